@@ -1,0 +1,167 @@
+"""The ``deepbrain`` command: a thin argparse layer over the library.
+
+``main(argv) -> int`` is the one boundary where errors become one line on stderr and an exit
+code (see :mod:`deepbrain.errors`); ``--traceback`` shows the full trace instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import DeepbrainError
+
+log = logging.getLogger("deepbrain")
+
+
+def _layer_list(text: str) -> tuple[int, ...]:
+    """``1,3`` or ``2-5`` or a mix; ``all`` gives an empty tuple (meaning every layer)."""
+    if text == "all":
+        return ()
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer numbers like 1,3 or 2-5, got {text!r}")
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"layer numbers start at 1, got {text!r}")
+    return tuple(sorted(set(out)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepbrain", description="What the hidden layers of a "
+                                "Kaldi nnet1 acoustic model do while someone speaks.")
+    p.add_argument("--version", action="version", version=f"deepbrain {__version__}")
+    p.add_argument("--traceback", action="store_true", help="show the full trace on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("activations", help="run wavs through a model, write every hidden "
+                       "layer as Kaldi arks",
+                       description="Writes OUT/layerK.ark + OUT/layerK.scp per hidden layer "
+                       "(binary Kaldi arks keyed by utterance id), utt2num_frames and "
+                       "summary.json.")
+    a.add_argument("wavs", nargs="*", metavar="WAV", help="wav files (utterance id = file stem)")
+    a.add_argument("--scp", help="a Kaldi wav.scp instead of WAV arguments")
+    a.add_argument("--utt2spk", help="with --scp: speakers, for per-speaker CMVN")
+    a.add_argument("--model", required=True, help="the model directory")
+    a.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
+    a.add_argument("--layers", type=_layer_list, default=(), metavar="1,3",
+                   help="hidden layers to write (default: all)")
+    a.add_argument("--out", required=True, help="output directory")
+    a.add_argument("--output", action="store_true",
+                   help="also write the network output (posteriors) as output.ark")
+    a.add_argument("--keep-intermediate", action="store_true", help="also write each stage's "
+                   "output (feats, cmvn, cmvn_feats, spliced, transformed, nnet_input)")
+    a.add_argument("--force", action="store_true", help="replace results already in --out")
+    a.add_argument("--resample", action="store_true",
+                   help="resample wavs whose rate differs from the model's")
+    a.add_argument("--channel", type=int, help="channel (0-based) to take from multi-channel wavs")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
+
+    i = sub.add_parser("info", help="validate a model directory and describe it")
+    i.add_argument("model", help="the model directory")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
+    try:
+        return {"activations": cmd_activations, "info": cmd_info}[args.command](args)
+    except DeepbrainError as e:
+        if args.traceback:
+            raise
+        print(f"deepbrain: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("deepbrain: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_activations(args) -> int:
+    from .model import load_model
+    from .pipeline import Request, compute_activations, read_wav_scp, select_engine, \
+        utterances_from_wavs
+    from .results import ResultsWriter
+
+    if bool(args.wavs) == bool(args.scp):
+        raise DeepbrainError("give either WAV files or --scp wav.scp (not both, not neither)")
+    if args.utt2spk and not args.scp:
+        raise DeepbrainError("--utt2spk goes with --scp")
+    started = time.monotonic()
+    utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
+    model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
+    layers = args.layers or tuple(range(1, model.num_hidden + 1))
+    request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
+                      channel=args.channel, resample=args.resample)
+    writer = ResultsWriter(args.out, force=args.force)  # refuses before any work is done
+    choice = select_engine(args.engine)
+    if not args.quiet:
+        print(f"deepbrain: engine {choice.name}: {choice.reason}", file=sys.stderr)
+    progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
+    frames = 0
+    with writer:
+        for act in compute_activations(utts, model, request, choice, progress=progress):
+            writer.write(act)
+            frames += act.num_frames
+        if progress:
+            print(file=sys.stderr)
+        seconds = time.monotonic() - started
+        units = {k: model.hidden_dims[k - 1] for k in layers}
+        out = writer.finish({
+            "deepbrain": __version__, "model": str(Path(args.model).absolute()),
+            "engine": choice.name, "utterances": len(utts), "frames": frames,
+            "frame_shift": model.frame_shift, "layers": {str(k): u for k, u in units.items()},
+            "seconds": round(seconds, 3)})
+    unit_text = ", ".join(f"{k}:{u}" for k, u in units.items())
+    print(f"{len(utts)} utterance(s), {frames} frames ({frames * model.frame_shift:.2f} s of "
+          f"speech), {len(layers)} layer(s) (units {unit_text}), engine {choice.name}, "
+          f"{seconds:.2f} s -> {out}")
+    return 0
+
+
+def _show_progress(p) -> None:
+    print(f"\r{p.stage:<9} {p.done}/{p.total} {p.utt_id[:40]:<40}", end="", file=sys.stderr,
+          flush=True)
+
+
+def cmd_info(args) -> int:
+    from .model import load_model
+
+    m = load_model(args.model)
+    print(f"model      {m.path}")
+    print(f"front end  mfcc {m.mfcc.num_ceps} ceps @ {m.sample_rate} Hz (energy "
+          f"{'on' if m.mfcc.use_energy else 'off'}, dither {m.mfcc.dither:g}); cmvn "
+          f"{'means+vars' if m.cmvn.norm_vars else 'means' if m.cmvn.norm_means else 'off'}; "
+          + (f"splice {m.splice.left_context}/{m.splice.right_context} + final.mat "
+             f"{m.transform.shape[0]}x{m.transform.shape[1]}" if m.transform is not None
+             else "no splice/final.mat"))
+    if m.feature_transform is not None:
+        ft = m.feature_transform
+        print(f"transform  final.feature_transform {ft.input_dim} -> {ft.output_dim} ("
+              + " ".join(c.marker.strip("<>") for c in ft.components) + ")")
+    print(f"network    final.nnet {m.nnet.input_dim} -> {m.nnet.output_dim}, "
+          f"{len(m.nnet.components)} components, {m.num_hidden} hidden layers")
+    for k, (ci, units) in enumerate(zip(m.nnet.hidden_layer_components, m.hidden_dims), 1):
+        kind = m.nnet.components[ci].marker.strip("<>")
+        mp = m.maps.get(k)
+        where = (f"map {mp.num_units} points, {mp.triangles.shape[0]} triangles" if mp
+                 else "no map")
+        print(f"  layer {k}  {units:5d} units  {kind:<14} {where}")
+    print(f"output     {m.nnet.components[-1].marker.strip('<>')} over {m.nnet.output_dim}"
+          + (" (class-frame counts present)" if m.class_frame_counts is not None else ""))
+    if m.default_layers:
+        print(f"shows      layers {m.default_layers[0]}-{m.default_layers[-1]} by default")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

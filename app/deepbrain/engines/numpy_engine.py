@@ -1,0 +1,66 @@
+"""The embedded engine: Kaldi's stages in numpy, no Kaldi needed.
+
+All utterances' MFCCs are computed first (they are small), so that per-speaker CMVN
+statistics are complete before any utterance is normalised; the rest runs one utterance at
+a time, so memory holds one utterance's activations at once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+from ..audio import load_for_model
+from ..features import (apply_cmvn, compute_cmvn_stats, compute_mfcc_feats, splice_feats,
+                        transform_feats)
+from ..model import Model
+from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
+                        Utterance, check_cancel, freeze_layers)
+
+NAME = "numpy"
+
+
+def run(utts: Sequence[Utterance], model: Model, request: Request,
+        progress: ProgressHook | None = None, cancel: CancelHook | None = None
+        ) -> Iterator[Activations]:
+    report = progress or (lambda p: None)
+    total = len(utts)
+    feats = {}
+    for i, utt in enumerate(utts):
+        check_cancel(cancel)
+        audio = load_for_model(utt.path, model.sample_rate, request.channel, request.resample)
+        feats[utt.utt_id] = compute_mfcc_feats(audio, model.mfcc)
+        report(Progress("mfcc", i + 1, total, utt.utt_id))
+    stats = _cmvn_stats(utts, feats, model)
+    for i, utt in enumerate(utts):
+        check_cancel(cancel)
+        yield _forward_one(utt, feats.pop(utt.utt_id), stats[utt.speaker if model.cmvn.per_speaker
+                                                            else utt.utt_id],
+                           model, request, report, i, total)
+
+
+def _cmvn_stats(utts, feats, model: Model) -> dict:
+    if not model.cmvn.per_speaker:
+        return {u.utt_id: compute_cmvn_stats(feats[u.utt_id]) for u in utts}
+    by_speaker: dict[str, list] = {}
+    for u in utts:
+        by_speaker.setdefault(u.speaker, []).append(feats[u.utt_id])
+    return {spk: compute_cmvn_stats(mats) for spk, mats in by_speaker.items()}
+
+
+def _forward_one(utt: Utterance, feats, stats, model: Model, request: Request, report,
+                 i: int, total: int) -> Activations:
+    cmvn_feats = apply_cmvn(feats, stats, model.cmvn)
+    report(Progress("cmvn", i + 1, total, utt.utt_id))
+    spliced = transformed = None
+    x = cmvn_feats
+    if model.transform is not None:
+        spliced = splice_feats(x, model.splice.left_context, model.splice.right_context)
+        report(Progress("splice", i + 1, total, utt.utt_id))
+        x = transformed = transform_feats(spliced, model.transform, str(model.path / "final.mat"))
+        report(Progress("transform", i + 1, total, utt.utt_id))
+    nnet_input = model.feature_transform.propagate(x) if model.feature_transform else x
+    layers, output = model.nnet.propagate_layers(nnet_input, request.layers, request.output)
+    report(Progress("forward", i + 1, total, utt.utt_id))
+    stages = Stages(feats, stats, cmvn_feats, spliced, transformed, nnet_input) \
+        if request.keep_intermediate else None
+    return Activations(utt.utt_id, freeze_layers(layers), output, model.frame_shift, NAME, stages)

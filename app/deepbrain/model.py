@@ -1,0 +1,189 @@
+"""The model directory: the unit a user points deepbrain at.
+
+Layout (the seed system's, loaded unchanged)::
+
+    final.nnet                 nnet1 network (required; binary or text)
+    final.feature_transform    nnet1 run in front of it (optional)
+    final.mat                  LDA/MLLT matrix after splicing (optional; then no splice either)
+    ali_train_pdf.counts       class-frame counts, for log-likelihood output (optional)
+    lda/K/{vertices,indices}   the map of hidden layer K (optional, per layer)
+    conf/mfcc.conf, cmvn_opts, splice_opts   front-end options (optional; see options.py)
+    layers                     how many layers a viewer shows by default (optional)
+    phones.txt                 phone symbol table (optional)
+
+:func:`load_model` checks everything and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+from .errors import DeepbrainError, ModelError
+from .kaldi_formats import read_matrix_file, read_vector_file
+from .layermap import LayerMap, read_layer_map
+from .nnet1 import Nnet, read_nnet
+from .options import (CmvnOptions, MfccOptions, SpliceOptions, load_cmvn_options,
+                      load_mfcc_options, load_splice_options)
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    path: Path
+    nnet: Nnet
+    feature_transform: Nnet | None
+    transform: np.ndarray | None          # final.mat
+    class_frame_counts: np.ndarray | None
+    mfcc: MfccOptions
+    cmvn: CmvnOptions
+    splice: SpliceOptions | None          # None when there is no final.mat
+    maps: Mapping[int, LayerMap] = field(default_factory=lambda: MappingProxyType({}))
+    default_layers: tuple[int, ...] = ()
+    phones: tuple[str, ...] | None = None
+
+    @property
+    def num_hidden(self) -> int:
+        return len(self.nnet.hidden_layer_components)
+
+    @property
+    def hidden_dims(self) -> tuple[int, ...]:
+        return self.nnet.hidden_dims
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.mfcc.sample_frequency)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between frames."""
+        return self.mfcc.frame_shift / 1000.0
+
+
+def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> Model:
+    """Load and validate a model directory; a :class:`ModelError` lists every problem."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ModelError(f"{d}: not a directory; pass --model with a Kaldi nnet1 model dir "
+                         f"(final.nnet, final.feature_transform, final.mat, ...)")
+    problems: list[str] = []
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except DeepbrainError as e:
+            problems.append(str(e))
+            return None
+
+    nnet = attempt(read_nnet, d / "final.nnet") if (d / "final.nnet").is_file() else None
+    if nnet is None and not (d / "final.nnet").is_file():
+        problems.append(f"{d / 'final.nnet'}: missing (the nnet1 network is required)")
+    ft = attempt(read_nnet, d / "final.feature_transform") \
+        if (d / "final.feature_transform").is_file() else None
+    mat = attempt(read_matrix_file, d / "final.mat", "the LDA transform") \
+        if (d / "final.mat").is_file() else None
+    counts = attempt(read_vector_file, d / "ali_train_pdf.counts", "class-frame counts") \
+        if (d / "ali_train_pdf.counts").is_file() else None
+    mfcc = attempt(load_mfcc_options, d / "conf" / "mfcc.conf") or MfccOptions()
+    cmvn = attempt(load_cmvn_options, d / "cmvn_opts", per_speaker_cmvn) or CmvnOptions()
+    splice = attempt(load_splice_options, d / "splice_opts") or SpliceOptions()
+    if mat is None and (d / "splice_opts").is_file() and not (d / "final.mat").is_file():
+        problems.append(f"{d / 'splice_opts'}: present but there is no final.mat to apply "
+                        f"after splicing")
+    _check_dims(d, nnet, ft, mat, counts, mfcc, splice, problems)
+    maps = _load_maps(d, nnet, problems)
+    default_layers = attempt(_read_layers_file, d / "layers", nnet) or ()
+    phones = attempt(_read_phones, d / "phones.txt")
+    if problems:
+        raise ModelError(f"{d}: {len(problems)} problem(s): " + "; ".join(problems))
+    return Model(d, nnet, ft, mat, counts, mfcc, cmvn, splice if mat is not None else None,
+                 MappingProxyType(maps), default_layers, phones)
+
+
+def _check_dims(d: Path, nnet, ft, mat, counts, mfcc: MfccOptions, splice: SpliceOptions,
+                problems: list[str]) -> None:
+    dim, what = mfcc.num_ceps, f"{mfcc.num_ceps} MFCCs"
+    if mat is not None:
+        spliced = dim * len(splice.offsets)
+        if mat.shape[1] not in (spliced, spliced + 1):
+            problems.append(f"{d / 'final.mat'}: is {mat.shape[0]} x {mat.shape[1]}, but "
+                            f"{what} spliced {splice.left_context}/{splice.right_context} give "
+                            f"{spliced} dims (it needs {spliced} or {spliced + 1} columns)")
+            return
+        dim, what = mat.shape[0], f"final.mat's {mat.shape[0]} outputs"
+    for net, name in ((ft, "final.feature_transform"), (nnet, "final.nnet")):
+        if net is None:
+            continue
+        if net.input_dim != dim:
+            problems.append(f"{d / name}: takes {net.input_dim} inputs but gets {what}")
+            return
+        dim, what = net.output_dim, f"{name}'s {net.output_dim} outputs"
+    if nnet is not None and counts is not None and counts.shape[0] != nnet.output_dim:
+        problems.append(f"{d / 'ali_train_pdf.counts'}: has {counts.shape[0]} counts for "
+                        f"{nnet.output_dim} network outputs")
+
+
+def _load_maps(d: Path, nnet: Nnet | None, problems: list[str]) -> dict[int, LayerMap]:
+    maps: dict[int, LayerMap] = {}
+    root = d / "lda"
+    if not root.is_dir():
+        return maps
+    dims = nnet.hidden_dims if nnet is not None else None
+    for sub in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):
+        if not sub.is_dir():
+            continue
+        if not sub.name.isdigit() or int(sub.name) < 1:
+            problems.append(f"{sub}: map folders are named by layer number (1, 2, ...)")
+            continue
+        k = int(sub.name)
+        try:
+            m = read_layer_map(sub, k)
+        except DeepbrainError as e:
+            problems.append(str(e))
+            continue
+        if dims is not None:
+            if k > len(dims):
+                problems.append(f"{sub}: a map for layer {k}, but final.nnet has "
+                                f"{len(dims)} hidden layers")
+                continue
+            if m.num_units != dims[k - 1]:
+                problems.append(f"{sub / 'vertices'}: {m.num_units} vertices for layer {k}, "
+                                f"which has {dims[k - 1]} units")
+                continue
+        maps[k] = m
+    return maps
+
+
+def _read_layers_file(path: Path, nnet: Nnet | None) -> tuple[int, ...] | None:
+    """The seed's ``layers`` file: how many layers to show (1..N)."""
+    if not path.is_file():
+        return None
+    text = path.read_text(errors="replace").split()
+    if len(text) != 1 or not text[0].isdigit() or int(text[0]) < 1:
+        raise ModelError(f"{path}: expected one whole number (how many layers to show), "
+                         f"found {' '.join(text)[:40]!r}")
+    n = int(text[0])
+    if nnet is not None:
+        n = min(n, len(nnet.hidden_layer_components))
+    return tuple(range(1, n + 1))
+
+
+def _read_phones(path: Path) -> tuple[str, ...] | None:
+    """A Kaldi symbol table ``sym id`` with ids 0..N-1; the symbols in id order."""
+    if not path.is_file():
+        return None
+    table: dict[int, str] = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise ModelError(f"{path}: line {n} is not 'symbol id'")
+        table[int(parts[1])] = parts[0]
+    if sorted(table) != list(range(len(table))):
+        raise ModelError(f"{path}: ids are not 0..{len(table) - 1} without gaps")
+    return tuple(table[i] for i in range(len(table)))
