@@ -132,7 +132,8 @@ def _decode(pcm: bytes, fmt: _Format, path: Path) -> np.ndarray:
     n = len(pcm) // (width * fmt.channels)
     pcm = pcm[:n * width * fmt.channels]
     if fmt.tag == _FLOAT:
-        x = np.frombuffer(pcm, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            x = np.frombuffer(pcm, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
         if not np.all(np.isfinite(x)):
             raise AudioError(f"{path}: float samples include NaN or infinity")
     elif width == 1:

@@ -51,13 +51,20 @@ def _read_numbers(path: Path, columns: int, kind: type) -> np.ndarray:
     return values
 
 
-def read_layer_map(directory: str | os.PathLike, layer: int) -> LayerMap:
-    """Read ``directory/vertices`` and ``directory/indices`` and check them against each other."""
+def read_layer_map(directory: str | os.PathLike, layer: int,
+                   units: int | None = None) -> LayerMap:
+    """Read ``directory/vertices`` and ``directory/indices`` and check them against each other
+    and, when ``units`` is given, against the layer's number of units."""
     d = Path(directory)
     vertices = _read_numbers(d / "vertices", 2, float)
-    indices = _read_numbers(d / "indices", 3, int)
     if vertices.shape[0] == 0:
         raise FormatError(f"{d / 'vertices'}: no vertices")
+    if units is not None and vertices.shape[0] != units:
+        raise FormatError(f"{d / 'vertices'}: {vertices.shape[0]} vertices for layer {layer}, "
+                          f"which has {units} units")
+    indices = _read_numbers(d / "indices", 3, int)
+    if indices.shape[0] == 0:
+        raise FormatError(f"{d / 'indices'}: no triangles; rebuild the map")
     bad = (indices < 1) | (indices > vertices.shape[0])
     if bad.any():
         row = int(np.argwhere(bad)[0][0]) + 1

@@ -140,21 +140,14 @@ def _load_maps(d: Path, nnet: Nnet | None, problems: list[str]) -> dict[int, Lay
             problems.append(f"{sub}: map folders are named by layer number (1, 2, ...)")
             continue
         k = int(sub.name)
+        if dims is not None and k > len(dims):
+            problems.append(f"{sub}: a map for layer {k}, but final.nnet has "
+                            f"{len(dims)} hidden layers")
+            continue
         try:
-            m = read_layer_map(sub, k)
+            maps[k] = read_layer_map(sub, k, dims[k - 1] if dims is not None else None)
         except DeepbrainError as e:
             problems.append(str(e))
-            continue
-        if dims is not None:
-            if k > len(dims):
-                problems.append(f"{sub}: a map for layer {k}, but final.nnet has "
-                                f"{len(dims)} hidden layers")
-                continue
-            if m.num_units != dims[k - 1]:
-                problems.append(f"{sub / 'vertices'}: {m.num_units} vertices for layer {k}, "
-                                f"which has {dims[k - 1]} units")
-                continue
-        maps[k] = m
     return maps
 
 
