@@ -169,3 +169,10 @@ def test_empty_and_missing_files(tmp_path):
         read_nnet(tmp_path / "e")
     with pytest.raises(FormatError, match="cannot read"):
         read_nnet(tmp_path / "missing")
+
+
+def test_non_finite_parameters_are_corruption(tmp_path):
+    p = tmp_path / "n"
+    p.write_text("<AffineTransform> 1 1\n [\n nan ]\n [ 0 ]\n")
+    with pytest.raises(FormatError, match="NaN or infinite parameters"):
+        read_nnet(p)

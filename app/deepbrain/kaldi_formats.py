@@ -172,7 +172,7 @@ class KaldiStream:
                 return np.zeros((0, 0), dtype=np.float32)
             if values.size % rows:
                 raise self.fail(f"{values.size} numbers do not make {rows} equal rows")
-            return values.reshape(rows, values.size // rows).astype(np.float32)
+            return self._finite(values.reshape(rows, values.size // rows))
         kind = self.read_token()
         if kind not in ("FM", "DM"):
             raise self.fail(f"expected a matrix (FM or DM), found {kind!r}")
@@ -181,12 +181,12 @@ class KaldiStream:
             raise self.fail(f"negative matrix size {rows} x {cols}")
         dtype = "<f4" if kind == "FM" else "<f8"
         raw = self._take(rows * cols * np.dtype(dtype).itemsize)
-        return np.frombuffer(raw, dtype=dtype).reshape(rows, cols).astype(np.float32)
+        return self._finite(np.frombuffer(raw, dtype=dtype).reshape(rows, cols))
 
     def read_vector(self) -> np.ndarray:
         if not self.binary:
             values, _ = self._text_bracket_numbers()
-            return values.astype(np.float32)
+            return self._finite(values)
         kind = self.read_token()
         if kind not in ("FV", "DV"):
             raise self.fail(f"expected a vector (FV or DV), found {kind!r}")
@@ -195,7 +195,15 @@ class KaldiStream:
             raise self.fail(f"negative vector size {dim}")
         dtype = "<f4" if kind == "FV" else "<f8"
         raw = self._take(dim * np.dtype(dtype).itemsize)
-        return np.frombuffer(raw, dtype=dtype).astype(np.float32)
+        return self._finite(np.frombuffer(raw, dtype=dtype))
+
+    def _finite(self, values: np.ndarray) -> np.ndarray:
+        """As float32; NaN or infinity (or a double beyond float range) means corruption."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = values.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise self.fail("found NaN or infinite parameters")
+        return out
 
     def read_int_vector(self) -> np.ndarray:
         """Kaldi's ``ReadIntegerVector`` (int32 elements)."""
