@@ -144,10 +144,22 @@ def test_output_dir_with_results_needs_force(wavs, tiny_model, tmp_path, capsys)
     assert run(capsys, *args, "--force")[0] == 0
 
 
-def test_kaldi_engine_not_yet(wavs, tiny_model, tmp_path, capsys):
+def test_kaldi_engine_without_kaldi(wavs, tiny_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KALDI_ROOT", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
     rc, _, err = run(capsys, "activations", wavs / "ok.wav", "--model", tiny_model, "--out",
                      tmp_path / "out", "--engine", "kaldi")
-    assert rc == 6 and "not yet available" in err
+    assert rc == 6 and "Kaldi not found: set KALDI_ROOT" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_doctor(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("KALDI_ROOT", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    rc, out, _ = run(capsys, "doctor")
+    assert rc == 0
+    assert "kaldi      not found" in out and "auto       engine numpy" in out
+    assert "kaldi_recipes" in out
 
 
 def test_usage_errors(capsys, tiny_model, tmp_path):

@@ -108,5 +108,5 @@ def test_auto_picks_numpy_without_kaldi_and_says_why(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     choice = select_engine("auto")
     assert choice.name == "numpy" and "no Kaldi found" in choice.reason
-    with pytest.raises(KaldiError, match="not yet available"):
+    with pytest.raises(KaldiError, match="Kaldi not found: set KALDI_ROOT"):
         select_engine("kaldi")

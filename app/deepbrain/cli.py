@@ -63,10 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--resample", action="store_true",
                    help="resample wavs whose rate differs from the model's")
     a.add_argument("--channel", type=int, help="channel (0-based) to take from multi-channel wavs")
+    a.add_argument("--nj", type=int, default=1, help="Kaldi engine: parallel jobs (default 1)")
+    a.add_argument("--keep-workdir", metavar="DIR",
+                   help="Kaldi engine: keep its work dir (data dir, logs, arks) in DIR")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
 
     i = sub.add_parser("info", help="validate a model directory and describe it")
     i.add_argument("model", help="the model directory")
+
+    sub.add_parser("doctor", help="what was found: Kaldi binaries, the engine auto picks, "
+                   "GUI and recording libraries")
     return p
 
 
@@ -75,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
     try:
-        return {"activations": cmd_activations, "info": cmd_info}[args.command](args)
+        return {"activations": cmd_activations, "info": cmd_info,
+                "doctor": cmd_doctor}[args.command](args)
     except DeepbrainError as e:
         if args.traceback:
             raise
@@ -96,12 +103,15 @@ def cmd_activations(args) -> int:
         raise DeepbrainError("give either WAV files or --scp wav.scp (not both, not neither)")
     if args.utt2spk and not args.scp:
         raise DeepbrainError("--utt2spk goes with --scp")
+    if args.nj < 1:
+        raise DeepbrainError(f"--nj must be at least 1, got {args.nj}")
     started = time.monotonic()
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
     model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
     layers = args.layers or tuple(range(1, model.num_hidden + 1))
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
-                      channel=args.channel, resample=args.resample)
+                      channel=args.channel, resample=args.resample, nj=args.nj,
+                      keep_workdir=Path(args.keep_workdir) if args.keep_workdir else None)
     writer = ResultsWriter(args.out, force=args.force)  # refuses before any work is done
     choice = select_engine(args.engine)
     if not args.quiet:
@@ -160,6 +170,37 @@ def cmd_info(args) -> int:
           + (" (class-frame counts present)" if m.class_frame_counts is not None else ""))
     if m.default_layers:
         print(f"shows      layers {m.default_layers[0]}-{m.default_layers[-1]} by default")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    import importlib.util
+
+    from .engines import kaldi_engine
+    from .pipeline import select_engine
+
+    kaldi = kaldi_engine.find_kaldi()
+    if kaldi is None:
+        print("kaldi      not found (set KALDI_ROOT to a Kaldi checkout with src/featbin, "
+              "src/nnetbin, src/bin built)")
+    else:
+        print(f"kaldi      {kaldi.where}")
+        for name in kaldi_engine.BINARIES:
+            print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING')}")
+        for name in kaldi_engine.UTILS:
+            print(f"  utils/{name:<14} {kaldi.utils.get(name, 'MISSING')}")
+    try:
+        print(f"recipes    {kaldi_engine.recipes_dir()}")
+    except DeepbrainError as e:
+        print(f"recipes    {e}")
+    choice = select_engine("auto")
+    print(f"auto       engine {choice.name}: {choice.reason}")
+    gui = [m for m in ("PyQt5", "pyqtgraph", "OpenGL") if importlib.util.find_spec(m) is None]
+    print("gui        " + ("ready (PyQt5, pyqtgraph, PyOpenGL)" if not gui else
+                           f"missing {', '.join(gui)}: pip install -e '.[gui]'"))
+    rec = importlib.util.find_spec("pyaudio") is not None
+    print("record     " + ("ready (pyaudio)" if rec else "missing pyaudio: apt-get install "
+                           "portaudio19-dev, then pip install -e '.[record]'"))
     return 0
 
 

@@ -24,14 +24,7 @@ def compute_mfcc_feats(audio: Audio, opts: MfccOptions) -> np.ndarray:
     """MFCCs (frames x num-ceps) of 16-bit-scale samples, as compute-mfcc-feats."""
     import kaldi_native_fbank as knf
 
-    if audio.sample_rate != opts.sample_frequency:
-        raise AudioError(f"{audio.source}: sample rate {audio.sample_rate} Hz, the model's "
-                         f"MFCC options say {opts.sample_frequency:g} Hz; pass --resample")
-    expected = opts.num_frames(audio.samples.shape[0])
-    if expected == 0:
-        raise AudioError(f"{audio.source}: {audio.duration * 1000:.1f} ms of audio is shorter "
-                         f"than one {opts.frame_length:g} ms frame, so Kaldi gives zero frames; "
-                         f"use a longer recording")
+    expected = check_audio(audio, opts)
     mfcc = knf.OnlineMfcc(_knf_options(opts))
     mfcc.accept_waveform(float(opts.sample_frequency), audio.samples.astype(F32, copy=False))
     mfcc.input_finished()
@@ -44,6 +37,19 @@ def compute_mfcc_feats(audio: Audio, opts: MfccOptions) -> np.ndarray:
     if opts.subtract_mean:
         feats -= feats.mean(axis=0, dtype=np.float64).astype(F32)
     return feats
+
+
+def check_audio(audio: Audio, opts: MfccOptions) -> int:
+    """The number of frames Kaldi will give; an error where that is none or the rate differs."""
+    if audio.sample_rate != opts.sample_frequency:
+        raise AudioError(f"{audio.source}: sample rate {audio.sample_rate} Hz, the model's "
+                         f"MFCC options say {opts.sample_frequency:g} Hz; pass --resample")
+    frames = opts.num_frames(audio.samples.shape[0])
+    if frames == 0:
+        raise AudioError(f"{audio.source}: {audio.duration * 1000:.1f} ms of audio is shorter "
+                         f"than one {opts.frame_length:g} ms frame, so Kaldi gives zero frames; "
+                         f"use a longer recording")
+    return frames
 
 
 def _knf_options(opts: MfccOptions):

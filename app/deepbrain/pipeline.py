@@ -49,6 +49,8 @@ class Request:
     keep_intermediate: bool = False
     channel: int | None = None
     resample: bool = False
+    nj: int = 1                       # Kaldi engine: parallel jobs
+    keep_workdir: Path | None = None  # Kaldi engine: keep its work dir here
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,11 +175,13 @@ def select_engine(name: str = "auto") -> EngineChoice:
     if kaldi is None:
         return EngineChoice("numpy", "no Kaldi found (KALDI_ROOT unset and no nnet-forward "
                             "on PATH): using the embedded numpy engine", numpy_engine.run)
-    if not kaldi_engine.AVAILABLE:
-        return EngineChoice("numpy", f"Kaldi found at {kaldi.where}, but this version has no "
-                            f"Kaldi engine yet: using the embedded numpy engine",
-                            numpy_engine.run)
-    return EngineChoice("kaldi", f"Kaldi found at {kaldi.where}", kaldi_engine.run)
+    if not kaldi_engine.usable(kaldi):
+        try:
+            kaldi_engine.require(kaldi)
+        except DeepbrainError as e:
+            return EngineChoice("numpy", f"{e}: using the embedded numpy engine",
+                                numpy_engine.run)
+    return EngineChoice("kaldi", kaldi_engine.require(kaldi), kaldi_engine.run)
 
 
 def compute_activations(utts: Sequence[Utterance], model: Model, request: Request,

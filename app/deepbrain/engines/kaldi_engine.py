@@ -1,52 +1,288 @@
-"""The Kaldi engine: real Kaldi binaries through the shell recipes in ``kaldi_recipes/``.
+"""The Kaldi engine: real Kaldi binaries through ``kaldi_recipes/getact.sh``.
 
-This version finds Kaldi (for ``auto`` and ``doctor``) but does not run it yet.
+Python builds a Kaldi-shaped work dir (``data/wav.scp``, ``utt2spk``, ``spk2utt``, with safe
+utterance ids and safe wav paths, and ``conf/mfcc.conf`` written from the same options the
+numpy engine uses), runs the recipe with an argument list (never through a shell), follows
+its stage logs for progress, and reads the finished arks with kaldiio from files.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from dataclasses import dataclass
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, Sequence
 
-from ..errors import KaldiError
+import kaldiio
 
-AVAILABLE = False
+from ..audio import load_for_model, write_wav16
+from ..errors import Cancelled, KaldiError
+from ..features import check_audio
+from ..model import Model
+from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
+                        Utterance, check_cancel, freeze_layers)
+
+NAME = "kaldi"
 BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
-            "transform-feats", "nnet-forward", "nnet-copy")
+            "transform-feats", "nnet-forward", "nnet-copy", "nnet-info")
+UTILS = ("parse_options.sh", "run.pl", "split_data.sh", "split_scp.pl", "utt2spk_to_spk2utt.pl")
 _BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin")
+_UTILS_DIR = "egs/wsj/s5/utils"
 
 
 @dataclass(frozen=True)
 class KaldiInstall:
-    where: str                   # KALDI_ROOT, or "PATH"
-    binaries: dict               # name -> full path (found ones)
+    root: Path | None                      # KALDI_ROOT (None: binaries on PATH, root unknown)
+    where: str                             # how it was found, for messages
+    binaries: dict = field(default_factory=dict)   # name -> path
+    utils: dict = field(default_factory=dict)      # name -> path
 
     @property
     def missing(self) -> list[str]:
-        return [b for b in BINARIES if b not in self.binaries]
+        return [b for b in BINARIES if b not in self.binaries] + \
+            [f"utils/{u}" for u in UTILS if u not in self.utils]
 
 
 def find_kaldi(env: dict | None = None) -> KaldiInstall | None:
-    """Kaldi under ``$KALDI_ROOT`` if set, else on PATH; None when no nnet-forward is found."""
+    """Kaldi under ``$KALDI_ROOT`` if set, else from an ``nnet-forward`` on PATH (whose
+    checkout is then taken as KALDI_ROOT). None when neither is there."""
     env = os.environ if env is None else env
-    root = env.get("KALDI_ROOT")
-    if root:
-        search = os.pathsep.join(str(Path(root) / d) for d in _BIN_DIRS)
-        where = root
+    if env.get("KALDI_ROOT"):
+        root, where = Path(env["KALDI_ROOT"]), f"KALDI_ROOT={env['KALDI_ROOT']}"
     else:
-        search, where = env.get("PATH", ""), "PATH"
-    found = {b: p for b in BINARIES if (p := shutil.which(b, path=search))}
-    if "nnet-forward" not in found:
-        return None
-    return KaldiInstall(where, found)
+        found = shutil.which("nnet-forward", path=env.get("PATH", ""))
+        if not found:
+            return None
+        root = Path(found).resolve().parent.parent.parent  # <root>/src/nnetbin/nnet-forward
+        where = f"PATH ({Path(found).parent})"
+        if not (root / _UTILS_DIR).is_dir():
+            bins = {b: p for b in BINARIES if (p := shutil.which(b, path=env.get("PATH", "")))}
+            return KaldiInstall(None, where, bins, {})
+    search = os.pathsep.join(str(root / d) for d in _BIN_DIRS)
+    bins = {b: p for b in BINARIES if (p := shutil.which(b, path=search))}
+    utils = {u: str(root / _UTILS_DIR / u) for u in UTILS if (root / _UTILS_DIR / u).exists()}
+    return KaldiInstall(root, where, bins, utils)
+
+
+def recipes_dir() -> Path:
+    """``kaldi_recipes/`` of this checkout, or ``$DEEPBRAIN_KALDI_RECIPES``."""
+    override = os.environ.get("DEEPBRAIN_KALDI_RECIPES")
+    d = Path(override) if override else Path(__file__).resolve().parents[3] / "kaldi_recipes"
+    if not (d / "getact.sh").is_file():
+        raise KaldiError(f"{d / 'getact.sh'}: not found; run deepbrain from its checkout "
+                         f"(pip install -e .) or set DEEPBRAIN_KALDI_RECIPES to kaldi_recipes/")
+    return d
 
 
 def require(kaldi: KaldiInstall | None) -> str:
-    raise KaldiError("the Kaldi engine is not yet available in this version of deepbrain; "
-                     "use --engine numpy (it computes the same numbers)")
+    """Why Kaldi can be used, or a :class:`KaldiError` saying what to fix."""
+    if kaldi is None:
+        raise KaldiError("Kaldi not found: set KALDI_ROOT to a Kaldi checkout with src/featbin, "
+                         "src/nnetbin and src/bin built, or use --engine numpy")
+    if kaldi.root is None:
+        raise KaldiError(f"Kaldi binaries found on {kaldi.where}, but not the checkout around "
+                         f"them (egs/wsj/s5/utils); set KALDI_ROOT to the Kaldi checkout")
+    if kaldi.missing:
+        raise KaldiError(f"Kaldi at {kaldi.root} lacks {', '.join(kaldi.missing)}; build them "
+                         f"(make -C src/featbin, src/nnetbin, src/bin) or fix KALDI_ROOT")
+    return f"Kaldi found at {kaldi.where}"
 
 
-def run(*args, **kwargs):
-    raise KaldiError("the Kaldi engine is not yet available; use --engine numpy")
+def usable(kaldi: KaldiInstall | None) -> bool:
+    return kaldi is not None and kaldi.root is not None and not kaldi.missing
+
+
+# -- the work dir ----------------------------------------------------------------------------
+
+def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, work: Path
+                   ) -> dict[str, str]:
+    """Write data/ and conf/; return safe utterance id -> the user's id.
+
+    Ids are ``s<speaker>-u<n>`` so that, sorted, utterances group by speaker as Kaldi wants;
+    wavs are symlinks to the user's files, or converted 16-bit copies where Kaldi could not
+    read the file itself (other widths, channel picked, resampled).
+    """
+    data = work / "data"
+    (data / "wav").mkdir(parents=True)
+    speakers: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    scp, utt2spk = [], []
+    for i, utt in enumerate(utts):
+        audio = load_for_model(utt.path, model.sample_rate, request.channel, request.resample)
+        check_audio(audio, model.mfcc)
+        key = utt.speaker if model.cmvn.per_speaker else utt.utt_id
+        spk = speakers.setdefault(key, f"s{len(speakers) + 1:05d}")
+        safe = f"{spk}-u{i + 1:05d}"
+        wav = data / "wav" / f"{safe}.wav"
+        if audio.as_on_disk:
+            wav.symlink_to(Path(utt.path).absolute())
+        else:
+            write_wav16(audio, wav)
+        ids[safe] = utt.utt_id
+        scp.append(f"{safe} {wav}\n")
+        utt2spk.append(f"{safe} {spk}\n")
+    (data / "wav.scp").write_text("".join(sorted(scp)))
+    (data / "utt2spk").write_text("".join(sorted(utt2spk)))
+    spk2utt: dict[str, list[str]] = {}
+    for line in sorted(utt2spk):
+        u, s = line.split()
+        spk2utt.setdefault(s, []).append(u)
+    (data / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in spk2utt.items()))
+    (work / "conf").mkdir()
+    (work / "conf" / "mfcc.conf").write_text("\n".join(model.mfcc.to_kaldi()) + "\n")
+    return ids
+
+
+# -- running and following the recipe --------------------------------------------------------
+
+_ENDED = re.compile(rb"# Ended \(code (\d+)")
+
+
+def _stage_totals(model: Model, request: Request) -> dict[str, int]:
+    nj = request.nj
+    pieces = (model.num_hidden if request.output else max(request.layers)) + \
+        (1 if request.output else 0) + \
+        (1 if request.keep_intermediate and model.feature_transform is not None else 0)
+    totals = {"mfcc": nj, "cmvn": 2 * nj}
+    if model.transform is not None:
+        totals.update(splice=nj, transform=nj)
+    totals["forward"] = nj * pieces
+    return totals
+
+
+def _log_status(log_dir: Path) -> tuple[dict[str, int], list[tuple[Path, int]]]:
+    """Finished jobs per stage, and the logs of failed jobs (path, exit code)."""
+    done: dict[str, int] = {}
+    failed = []
+    for log in sorted(log_dir.glob("*.log")):
+        try:
+            tail = log.read_bytes()[-400:]
+        except OSError:
+            continue
+        m = _ENDED.search(tail)
+        if not m:
+            continue
+        if m.group(1) == b"0":
+            stage = log.name.split(".", 1)[0]
+            done[stage] = done.get(stage, 0) + 1
+        else:
+            failed.append((log, int(m.group(1))))
+    return done, failed
+
+
+def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
+    _, failed = _log_status(work / "exp" / "log")
+    if failed:
+        log, code = failed[0]
+        lines = log.read_text(errors="replace").splitlines()
+        command = lines[0].lstrip("# ") if lines else "?"
+        body = [line for line in lines if not line.startswith("# ")][-8:]
+        stage = log.name.split(".", 1)[0]
+        return KaldiError(f"Kaldi stage {stage} failed (exit {code}): {command}\n"
+                          f"  log: {log}\n  " + "\n  ".join(body))
+    out = (work / "getact.log").read_text(errors="replace").splitlines()[-8:]
+    return KaldiError(f"{recipe} failed (exit {returncode}); its last lines:\n  "
+                      + "\n  ".join(out))
+
+
+def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
+                progress: ProgressHook | None, cancel: CancelHook | None) -> None:
+    recipe = recipes_dir() / "getact.sh"
+    argv = ["bash", str(recipe), "--nj", str(request.nj), "--cmd", "run.pl",
+            "--layers", ",".join(map(str, request.layers)),
+            "--write-output", str(request.output).lower(),
+            "--keep-intermediate", str(request.keep_intermediate).lower(),
+            "--mfcc-config", str(work / "conf" / "mfcc.conf"),
+            str(work / "data"), str(Path(model.path).absolute()), str(work / "exp")]
+    env = dict(os.environ, KALDI_ROOT=str(kaldi.root), LC_ALL="C")
+    totals = _stage_totals(model, request)
+    reported: dict[str, int] = {}
+    with open(work / "getact.log", "wb") as log:
+        proc = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            while proc.poll() is None:
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+                _report(work, totals, reported, progress)
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+    if proc.returncode != 0:
+        raise _failure(work, proc.returncode, recipe)
+    _report(work, totals, reported, progress)
+
+
+def _report(work: Path, totals: dict[str, int], reported: dict[str, int],
+            progress: ProgressHook | None) -> None:
+    if progress is None or not (work / "exp" / "log").is_dir():
+        return
+    done, _ = _log_status(work / "exp" / "log")
+    for stage, total in totals.items():
+        n = min(done.get(stage, 0), total)
+        if n != reported.get(stage, 0):
+            reported[stage] = n
+            progress(Progress(stage, n, total))
+
+
+# -- the engine ------------------------------------------------------------------------------
+
+def run(utts: Sequence[Utterance], model: Model, request: Request,
+        progress: ProgressHook | None = None, cancel: CancelHook | None = None
+        ) -> Iterator[Activations]:
+    kaldi = find_kaldi()
+    require(kaldi)
+    if request.keep_workdir is not None:
+        work = Path(request.keep_workdir).absolute()
+        if work.exists() and any(work.iterdir()):
+            raise KaldiError(f"{work}: --keep-workdir must be a new or empty directory")
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="deepbrain-kaldi-"))
+    try:
+        check_cancel(cancel)
+        ids = _make_data_dir(utts, model, request, work)
+        _run_recipe(kaldi, model, request, work, progress, cancel)
+        yield from _read_results(work / "exp", ids, model, request)
+    finally:
+        if request.keep_workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _read_results(exp: Path, ids: dict[str, str], model: Model, request: Request
+                  ) -> Iterator[Activations]:
+    def table(name: str):
+        return kaldiio.load_scp(str(exp / f"{name}.scp"))
+
+    layers = {k: table(f"layer{k}") for k in request.layers}
+    output = table("output") if request.output else None
+    stages = {}
+    if request.keep_intermediate:
+        names = ["feats", "cmvn", "cmvn_feats"]
+        if model.transform is not None:
+            names += ["spliced", "transformed"]
+        if model.feature_transform is not None:
+            names.append("nnet_input")
+        stages = {n: table(n) for n in names}
+    by_user = {user: safe for safe, user in ids.items()}
+    for user_id in ids.values():
+        safe = by_user[user_id]
+        st = None
+        if stages:
+            spk = safe.split("-", 1)[0]
+            inputs = stages.get("transformed", stages["cmvn_feats"])
+            st = Stages(stages["feats"][safe], stages["cmvn"][spk], stages["cmvn_feats"][safe],
+                        stages["spliced"][safe] if "spliced" in stages else None,
+                        stages["transformed"][safe] if "transformed" in stages else None,
+                        stages["nnet_input"][safe] if "nnet_input" in stages else inputs[safe])
+        yield Activations(user_id, freeze_layers({k: t[safe] for k, t in layers.items()}),
+                          output[safe] if output is not None else None, model.frame_shift,
+                          NAME, st)

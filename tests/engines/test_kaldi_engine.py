@@ -1,0 +1,197 @@
+"""The Kaldi engine: its work dir, its error reports (no Kaldi needed), and, with real Kaldi
+(marker ``kaldi``), the recipe against ../shared/kaldi-golden and against the numpy engine."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from conftest import ROOT, SPEECH, UTTS, speechlike, wav_bytes
+from deepbrain.engines import kaldi_engine
+from deepbrain.errors import AudioError, KaldiError
+from deepbrain.model import load_model
+from deepbrain.pipeline import Request, compute_activations, utterances_from_wavs
+
+NASTY = ["my recording (2).wav", "it's $(touch pwned); rm -rf x.wav", "a  b\t.wav", "ü.wav"]
+
+
+def test_data_dir_gives_safe_ids_and_paths(tmp_path, tiny_model):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(NASTY):
+        (src / name).write_bytes(wav_bytes(speechlike(0.3, seed=i)))
+    (src / "wide.wav").write_bytes(wav_bytes(speechlike(0.3).astype(np.int64) * 256, bits=24))
+    utts = utterances_from_wavs(sorted(src.iterdir()))
+    work = tmp_path / "work"
+    work.mkdir()
+    ids = kaldi_engine._make_data_dir(utts, load_model(tiny_model), Request((1,)), work)
+    assert sorted(ids.values()) == sorted(u.utt_id for u in utts)
+    scp = (work / "data" / "wav.scp").read_text().splitlines()
+    for line in scp:
+        safe, path = line.split(" ", 1)
+        assert set(safe) <= set("su0123456789-") and Path(path).is_file()
+        assert all(c not in path for c in " '$;()\t")
+    assert [l.split()[0] for l in scp] == sorted(l.split()[0] for l in scp)
+    wide = next(s for s, u in ids.items() if u == "wide")
+    assert not (work / "data" / "wav" / f"{wide}.wav").is_symlink()  # converted to 16-bit
+    spk2utt = (work / "data" / "spk2utt").read_text().split()
+    assert len(spk2utt) == 2 * len(utts)  # one speaker per utterance
+    assert not (Path.cwd() / "pwned").exists()
+    assert "--dither=0" in (work / "conf" / "mfcc.conf").read_text().split()
+
+
+def test_data_dir_rejects_bad_audio_like_numpy(tmp_path, tiny_model):
+    p = tmp_path / "short.wav"
+    p.write_bytes(wav_bytes(speechlike(0.01)))
+    (tmp_path / "w").mkdir()
+    with pytest.raises(AudioError, match="zero frames"):
+        kaldi_engine._make_data_dir(utterances_from_wavs([p]), load_model(tiny_model),
+                                    Request((1,)), tmp_path / "w")
+
+
+def test_failed_stage_is_reported_with_command_log_and_tail(tmp_path):
+    log = tmp_path / "exp" / "log"
+    log.mkdir(parents=True)
+    (log / "mfcc.1.log").write_text("# compute-mfcc-feats --config=c scp:a ark:b\n# Started\n"
+                                    "# Ended (code 0) at now\n")
+    (log / "cmvn.stats.2.log").write_text(
+        "# compute-cmvn-stats --spk2utt=ark:s scp:f ark,scp:c,d\n# Started at x\n"
+        "ERROR (compute-cmvn-stats[5.5]:main():x.cc:10) bad things\n"
+        "# Accounting: time=0 threads=1\n# Ended (code 1) at now\n")
+    done, failed = kaldi_engine._log_status(log)
+    assert done == {"mfcc": 1} and failed == [(log / "cmvn.stats.2.log", 1)]
+    err = kaldi_engine._failure(tmp_path, 1, Path("getact.sh"))
+    text = str(err)
+    assert text.startswith("Kaldi stage cmvn failed (exit 1): compute-cmvn-stats --spk2utt")
+    assert "log: " + str(log / "cmvn.stats.2.log") in text and "bad things" in text
+
+
+def fake_root(tmp_path, binaries):
+    root = tmp_path / "kaldi"
+    for d in ("src/featbin", "src/nnetbin", "src/bin", "egs/wsj/s5/utils"):
+        (root / d).mkdir(parents=True)
+    for b in binaries:
+        d = "src/featbin" if "feat" in b or "cmvn" in b and "nnet" not in b else "src/nnetbin"
+        f = root / d / b
+        f.write_text("#!/bin/sh\n")
+        f.chmod(0o755)
+    return root
+
+
+def test_require_names_what_is_missing(tmp_path):
+    root = fake_root(tmp_path, ["nnet-forward", "compute-mfcc-feats"])
+    kaldi = kaldi_engine.find_kaldi({"KALDI_ROOT": str(root), "PATH": ""})
+    assert "nnet-copy" in kaldi.missing and "utils/run.pl" in kaldi.missing
+    with pytest.raises(KaldiError, match="lacks compute-cmvn-stats, apply-cmvn.*fix KALDI_ROOT"):
+        kaldi_engine.require(kaldi)
+    assert kaldi_engine.find_kaldi({"PATH": str(tmp_path)}) is None
+
+
+def test_kaldi_on_path_is_found_with_its_checkout(tmp_path):
+    root = fake_root(tmp_path, kaldi_engine.BINARIES)
+    for u in kaldi_engine.UTILS:
+        (root / "egs/wsj/s5/utils" / u).write_text("")
+    kaldi = kaldi_engine.find_kaldi({"PATH": str(root / "src" / "nnetbin")})
+    assert kaldi.root == root.resolve() and not kaldi.missing
+    assert kaldi_engine.require(kaldi).startswith("Kaldi found at PATH")
+
+
+# -- with real Kaldi -------------------------------------------------------------------------
+
+
+
+@pytest.fixture(scope="module")
+def recipe_run(golden, tmp_path_factory):
+    """getact.sh run on its own, as a user would: make_data.sh then getact.sh --nj 2."""
+    work = tmp_path_factory.mktemp("recipe")
+    recipes = ROOT / "kaldi_recipes"
+    env = dict(os.environ, LC_ALL="C")
+    wavs = [str(golden / "wav" / f"{u}.wav") for u in UTTS]
+    subprocess.run(["bash", str(recipes / "local" / "make_data.sh"), str(work / "data")] + wavs,
+                   check=True, env=env, capture_output=True)
+    model = work / "model"
+    shutil.copytree(golden / "model", model)
+    (model / "conf").mkdir()
+    shutil.copy(golden / "mfcc.conf", model / "conf" / "mfcc.conf")
+    r = subprocess.run(["bash", str(recipes / "getact.sh"), "--nj", "2", "--write-output", "true",
+                        "--keep-intermediate", "true", str(work / "data"), str(model),
+                        str(work / "exp")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return work / "exp"
+
+
+@pytest.mark.kaldi
+def test_recipe_equals_golden(recipe_run, golden_arks):
+    assert (recipe_run / ".done").is_file()
+    for name in ("feats", "cmvn", "cmvn_feats", "spliced", "transformed", "nnet_input",
+                 "layer1", "layer2", "layer3"):
+        got = dict(kaldiio.load_scp(str(recipe_run / f"{name}.scp")))
+        assert sorted(got) == list(UTTS), name
+        for u in UTTS:
+            assert np.abs(got[u] - golden_arks[name][u]).max() <= 1e-5, (name, u)
+    out = dict(kaldiio.load_scp(str(recipe_run / "output.scp")))
+    for u in UTTS:
+        assert np.abs(out[u] - golden_arks["posteriors"][u]).max() <= 1e-5
+
+
+@pytest.mark.kaldi
+def test_recipe_names_missing_inputs(tmp_path):
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "getact.sh"), str(tmp_path / "d"),
+                        str(tmp_path / "m"), str(tmp_path / "e")], capture_output=True, text=True)
+    assert r.returncode != 0
+    for f in ("d/wav.scp", "d/utt2spk", "d/spk2utt", "m/final.nnet"):
+        assert f in r.stderr
+
+
+@pytest.fixture(scope="module")
+def both_engines(golden):
+    utts = utterances_from_wavs([golden / "wav" / f"{u}.wav" for u in UTTS])
+    model = load_model(golden / "model")
+    req = Request((1, 2, 3), output=True, keep_intermediate=True, nj=2)
+    return ({a.utt_id: a for a in compute_activations(utts, model, req, "kaldi")},
+            {a.utt_id: a for a in compute_activations(utts, model, req, "numpy")})
+
+
+@pytest.mark.kaldi
+def test_kaldi_engine_equals_numpy_engine(both_engines, golden_arks):
+    kaldi, numpy_ = both_engines
+    worst = 0.0
+    for u in UTTS:
+        assert kaldi[u].engine == "kaldi"
+        for k in (1, 2, 3):
+            d = float(np.abs(kaldi[u].layers[k] - numpy_[u].layers[k]).max())
+            worst = max(worst, d)
+            assert d <= 1e-3, (u, k)
+            assert np.abs(kaldi[u].layers[k] - golden_arks[f"layer{k}"][u]).max() <= 1e-5
+        assert np.abs(kaldi[u].output - numpy_[u].output).max() <= 1e-3
+        for name, m in kaldi[u].stages.items():
+            assert np.abs(m - golden_arks[name][u]).max() <= 1e-5, (u, name)
+    print(f"max |kaldi - numpy| over hidden layers: {worst:.2e}")
+
+
+@pytest.mark.kaldi
+def test_kaldi_failure_is_an_error_not_a_fallback(golden, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(golden / "model", d)
+    (d / "final.feature_transform").write_text("<Nnet>\n<Splice> 440 40\n[ -5 -4 -3 -2 -1 0 1 2 3 4 5 ]\n</Nnet>\n")
+    model = load_model(d)
+    (d / "final.nnet").write_bytes((d / "final.nnet").read_bytes()[:5000])  # corrupt after load
+    utts = utterances_from_wavs([golden / "wav" / "utt1.wav"])
+    with pytest.raises(KaldiError, match=r"Kaldi stage (forward|cmvn|mfcc)|getact.sh failed"):
+        list(compute_activations(utts, model, Request((1,)), "auto"))
+
+
+@pytest.mark.kaldi
+def test_progress_follows_the_stage_logs(golden):
+    seen = []
+    utts = utterances_from_wavs([golden / "wav" / f"{u}.wav" for u in UTTS])
+    list(compute_activations(utts, load_model(golden / "model"), Request((1, 2, 3), nj=2),
+                             "kaldi", progress=seen.append))
+    stages = [p.stage for p in seen]
+    assert stages.index("mfcc") < stages.index("cmvn") < stages.index("forward")
+    last = {p.stage: p for p in seen}
+    assert last["forward"].done == last["forward"].total == 6
