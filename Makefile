@@ -8,7 +8,7 @@ ENGINE ?= auto
 OUT    ?= activations/$(basename $(notdir $(WAV)))
 PYTEST_ARGS ?=
 
-.PHONY: venv activations test clean
+.PHONY: venv activations test bench clean
 
 venv: $(VENV)/.installed
 
@@ -28,3 +28,6 @@ test: venv
 
 clean:
 	rm -rf $(VENV) build app/*.egg-info .pytest_cache .hypothesis
+
+bench: venv
+	$(BIN)/python scripts/bench.py

@@ -31,6 +31,7 @@ from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request
 NAME = "kaldi"
 BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
             "transform-feats", "nnet-forward", "nnet-copy", "nnet-info")
+EXTRAS = ("nnet-initialize",)  # found when present; used by benchmarks, not by the engine
 UTILS = ("parse_options.sh", "run.pl", "split_data.sh", "split_scp.pl", "utt2spk_to_spk2utt.pl")
 _BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin")
 _UTILS_DIR = "egs/wsj/s5/utils"
@@ -65,7 +66,7 @@ def find_kaldi(env: dict | None = None) -> KaldiInstall | None:
             bins = {b: p for b in BINARIES if (p := shutil.which(b, path=env.get("PATH", "")))}
             return KaldiInstall(None, where, bins, {})
     search = os.pathsep.join(str(root / d) for d in _BIN_DIRS)
-    bins = {b: p for b in BINARIES if (p := shutil.which(b, path=search))}
+    bins = {b: p for b in BINARIES + EXTRAS if (p := shutil.which(b, path=search))}
     utils = {u: str(root / _UTILS_DIR / u) for u in UTILS if (root / _UTILS_DIR / u).exists()}
     return KaldiInstall(root, where, bins, utils)
 
