@@ -23,6 +23,7 @@ mfcc_config=          # default: <model>/conf/mfcc.conf, else conf/mfcc.conf bes
 write_output=false    # also write the network output as output.scp
 output_type=posteriors  # posteriors, or loglik (no softmax, minus log class priors)
 keep_intermediate=false # also write nnet_input.scp (the feature transform's output)
+nnet_pieces=          # a dir of pieces already cut (plan, piece1.nnet ..., output.nnet)
 
 help_message="Usage: $0 [options] <data-dir> <model-dir> <out-dir>
  e.g.: $0 --nj 2 data/test ../models/demo exp/act_test
@@ -37,7 +38,9 @@ Options:
   --mfcc-config <file>     # MFCC options (default: <model>/conf/mfcc.conf, else conf/mfcc.conf)
   --write-output <bool>    # also write the network output, output.scp (default: $write_output)
   --output-type <type>     # posteriors or loglik (default: $output_type)
-  --keep-intermediate <bool> # also write nnet_input.scp (default: $keep_intermediate)"
+  --keep-intermediate <bool> # also write nnet_input.scp (default: $keep_intermediate)
+  --nnet-pieces <dir>      # use pieces cut beforehand (as this script cuts them, with a 'plan'
+                           # file: num-components N, then hidden <positions>) instead of nnet-copy"
 
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$recipe_dir/path.sh" || exit 1
@@ -142,9 +145,24 @@ if $use_lda; then
 fi
 
 # The network's hidden layers: the components that are nonlinearities (1-based positions).
-nnet-info "$model/final.nnet" > "$dir/nnet/nnet-info.txt" 2> "$dir/log/nnet-info.log"
-num_components=$(awk '/^num-components/ {print $2}' "$dir/nnet/nnet-info.txt")
-hidden=($(awk '/^component [0-9]+ : <(Sigmoid|Tanh|ParametricRelu)>/ {print $2}' "$dir/nnet/nnet-info.txt"))
+# Cutting reads the whole network once per piece, so pieces are kept in $dir/nnet and reused
+# while final.nnet is unchanged; --nnet-pieces gives pieces cut beforehand (deepbrain's
+# engine writes them from the network it has already read, byte for byte as nnet-copy would).
+pieces="$dir/nnet"
+if [ -n "$nnet_pieces" ]; then
+  pieces=$(cd "$nnet_pieces" && pwd)
+  [ -f "$pieces/plan" ] || { echo "$0: $pieces/plan is missing (--nnet-pieces)" >&2; exit 1; }
+elif [ ! -f "$pieces/plan" ] || [ "$model/final.nnet" -nt "$pieces/plan" ]; then
+  rm -f "$pieces"/piece*.nnet "$pieces/output.nnet" "$pieces/plan"
+  nnet-info "$model/final.nnet" > "$pieces/nnet-info.txt" 2> "$dir/log/nnet-info.log"
+  { awk '/^num-components/ {print "num-components", $2}' "$pieces/nnet-info.txt"
+    awk '/^component [0-9]+ : <(Sigmoid|Tanh|ParametricRelu)>/ {printf " %s", $2} END {print ""}' \
+      "$pieces/nnet-info.txt" | sed 's/^/hidden/'
+  } > "$pieces/plan.tmp"
+  mv "$pieces/plan.tmp" "$pieces/plan"
+fi
+num_components=$(awk '$1 == "num-components" {print $2}' "$pieces/plan")
+hidden=($(awk '$1 == "hidden" {$1 = ""; print}' "$pieces/plan"))
 num_hidden=${#hidden[@]}
 if [ "$num_hidden" -eq 0 ]; then
   echo "$0: $model/final.nnet has no hidden layers (Sigmoid, Tanh or ParametricRelu)" >&2
@@ -178,10 +196,15 @@ if [ "$stage" -le 4 ]; then
   prev=0
   for k in $(seq "$last"); do
     pos=${hidden[$((k - 1))]}
-    nnet-copy --remove-first-components="$prev" --remove-last-components="$((num_components - pos))" \
-      "$model/final.nnet" "$dir/nnet/piece$k.nnet" 2>> "$dir/log/cut.log"
+    [ -f "$pieces/piece$k.nnet" ] || \
+      nnet-copy --remove-first-components="$prev" --remove-last-components="$((num_components - pos))" \
+        "$model/final.nnet" "$pieces/piece$k.nnet" 2>> "$dir/log/cut.log"
     prev=$pos
   done
+  if $write_output && [ ! -f "$pieces/output.nnet" ]; then
+    nnet-copy --remove-first-components="$prev" "$model/final.nnet" "$pieces/output.nnet" \
+      2>> "$dir/log/cut.log"
+  fi
   input="scp:$dir/$feats.JOB.scp"
   ft_opt=()
   if [ -f "$model/final.feature_transform" ]; then
@@ -197,20 +220,18 @@ if [ "$stage" -le 4 ]; then
   fi
   for k in $(seq "$last"); do
     $cmd JOB=1:"$nj" "$dir/log/forward.layer$k.JOB.log" \
-      nnet-forward --use-gpu="$use_gpu" "${ft_opt[@]}" "$dir/nnet/piece$k.nnet" "$input" \
+      nnet-forward --use-gpu="$use_gpu" "${ft_opt[@]}" "$pieces/piece$k.nnet" "$input" \
         "ark,scp:$dir/layer$k.JOB.ark,$dir/layer$k.JOB.scp"
     input="scp:$dir/layer$k.JOB.scp"
     ft_opt=()
   done
   if $write_output; then
-    nnet-copy --remove-first-components="$prev" "$model/final.nnet" "$dir/nnet/output.nnet" \
-      2>> "$dir/log/cut.log"
     out_opts=()
     if [ "$output_type" = loglik ]; then
       out_opts=(--no-softmax=true --class-frame-counts="$model/ali_train_pdf.counts")
     fi
     $cmd JOB=1:"$nj" "$dir/log/forward.output.JOB.log" \
-      nnet-forward --use-gpu="$use_gpu" "${out_opts[@]}" "$dir/nnet/output.nnet" "$input" \
+      nnet-forward --use-gpu="$use_gpu" "${out_opts[@]}" "$pieces/output.nnet" "$input" \
         "ark,scp:$dir/output.JOB.ark,$dir/output.JOB.scp"
     merge output
   fi

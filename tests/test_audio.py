@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import speechlike, wav_bytes
+from support import speechlike, wav_bytes
 from deepbrain.audio import load_for_model, read_wav, write_wav16
 from deepbrain.errors import AudioError
 

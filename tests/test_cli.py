@@ -7,7 +7,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import UTTS, speechlike, wav_bytes
+from support import UTTS, speechlike, wav_bytes
 from deepbrain.cli import main
 
 
@@ -123,7 +123,7 @@ def test_corrupt_nnet(wavs, tiny_model, tmp_path, capsys):
 
 
 def test_nnet_input_dim_mismatch(wavs, tiny_model, tmp_path, capsys):
-    from conftest import tiny_nnet
+    from support import tiny_nnet
     from deepbrain.nnet1 import write_nnet
     write_nnet(tiny_nnet(dims=(64, 8, 8, 3)), tiny_model / "final.nnet")
     (tiny_model / "ali_train_pdf.counts").unlink()

