@@ -8,7 +8,7 @@ ENGINE ?= auto
 OUT    ?= activations/$(basename $(notdir $(WAV)))
 PYTEST_ARGS ?=
 
-.PHONY: venv activations test bench clean
+.PHONY: venv activations activations-args test bench clean
 
 venv: $(VENV)/.installed
 
@@ -18,9 +18,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-activations: venv
+activations-args:
 	@test -n "$(WAV)" || { echo "make activations: set WAV=path/to/audio.wav" >&2; exit 2; }
 	@test -n "$(MODEL)" || { echo "make activations: set MODEL=path/to/model-dir (no demo model ships yet)" >&2; exit 2; }
+
+activations: activations-args venv
 	$(BIN)/deepbrain activations "$(WAV)" --model "$(MODEL)" --out "$(OUT)" --engine "$(ENGINE)" $(if $(FORCE),--force)
 
 test: venv

@@ -216,3 +216,26 @@ def test_python_cut_pieces_are_byte_identical_to_nnet_copy(golden, tmp_path):
                         str(golden / "model" / "final.nnet"), str(out)], check=True,
                        capture_output=True)
         assert nnet_bytes(piece) == out.read_bytes(), k
+
+
+@pytest.mark.kaldi
+def test_make_data_sh_never_lets_a_name_reach_a_shell(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(NASTY):
+        (src / name).write_bytes(wav_bytes(speechlike(0.3, seed=i)))
+    data = tmp_path / "data"
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "local" / "make_data.sh"),
+                        str(data)] + [str(src / n) for n in NASTY], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "pwned").exists() and not list(tmp_path.rglob("pwned"))
+    lines = (data / "wav.scp").read_text().splitlines()
+    assert len(lines) == len(NASTY)
+    for line in lines:
+        utt, path = line.split(" ", 1)
+        assert all(c not in utt + path for c in " '$;()\t") and Path(path).is_file()
+    assert (data / "spk2utt").read_text().count("\n") == len(NASTY)
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "local" / "make_data.sh"),
+                        str(data), str(src / NASTY[0])], capture_output=True, text=True)
+    assert r.returncode != 0 and "already holds a data dir" in r.stderr
