@@ -194,7 +194,7 @@ def main() -> int:
             rows.append("| Kaldi | not found (set KALDI_ROOT to run the Kaldi figures) |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    header = [f"# deepbrain benchmarks", "",
+    header = ["# deepbrain benchmarks", "",
               f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} "
               f"cores, Python {platform.python_version()}, numpy {np.__version__}; "
               f"{args.seconds:g} s of synthetic audio ({int(args.seconds * 100) - 2} frames); "

@@ -1,7 +1,6 @@
 """The command line: main(argv) -> exit code, one clear line per bad input, nothing half-written."""
 
 import json
-import shutil
 
 import kaldiio
 import numpy as np

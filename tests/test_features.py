@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from support import SPEECH, UTTS, speechlike, wav_bytes
+from support import SPEECH, UTTS, speechlike
 from deepbrain.audio import Audio, read_wav
 from deepbrain.errors import AudioError, FormatError
 from deepbrain.features import (apply_cmvn, compute_cmvn_stats, compute_mfcc_feats,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from support import SPEECH, UTTS, tiny_nnet
+from support import UTTS, tiny_nnet
 from deepbrain.errors import FormatError
 from deepbrain.nnet1 import (AddShift, Copy, Dropout, LinearTransform, Nnet, ParametricRelu,
                              Rescale, Sigmoid, Softmax, Splice, Tanh, nnet_bytes, read_nnet,

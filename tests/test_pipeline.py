@@ -68,7 +68,6 @@ def test_layer_out_of_range(tiny_model, speech_wav):
 
 
 def test_per_speaker_cmvn_differs_from_per_utterance(tmp_path, tiny_model, speech_wav):
-    import shutil
     other = tmp_path / "other.wav"
     from support import speechlike, wav_bytes
     other.write_bytes(wav_bytes(speechlike(0.7, seed=5) // 3))

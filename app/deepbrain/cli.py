@@ -16,8 +16,6 @@ from typing import Sequence
 from . import __version__
 from .errors import DeepbrainError
 
-log = logging.getLogger("deepbrain")
-
 
 def _layer_list(text: str) -> tuple[int, ...]:
     """``1,3`` or ``2-5`` or a mix; ``all`` gives an empty tuple (meaning every layer)."""
@@ -29,7 +27,8 @@ def _layer_list(text: str) -> tuple[int, ...]:
             lo, _, hi = part.partition("-")
             out.extend(range(int(lo), int(hi or lo) + 1))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer numbers like 1,3 or 2-5, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected layer numbers like 1,3 or 2-5, got {text!r}") from None
     if not out or min(out) < 1:
         raise argparse.ArgumentTypeError(f"layer numbers start at 1, got {text!r}")
     return tuple(sorted(set(out)))

@@ -11,7 +11,6 @@ Arithmetic is float32 like Kaldi's CPU build; a hidden layer is the output of a 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,11 +319,6 @@ class Nnet:
                                else [])
         return tuple(self.slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]))
 
-    def without_softmax(self) -> "Nnet":
-        if isinstance(self.components[-1], Softmax) and len(self.components) > 1:
-            return self.slice(0, -1)
-        return self
-
     def propagate(self, x: np.ndarray) -> np.ndarray:
         """The network's output for the rows of ``x`` (float32)."""
         x = _as_input(x, self.input_dim, self.source)
@@ -499,7 +493,3 @@ def write_nnet(nnet: Nnet, path: str | os.PathLike, binary: bool = True) -> None
     finally:
         tmp.unlink(missing_ok=True)
 
-
-def replace_params(component: Component, **changes) -> Component:
-    """A copy of ``component`` with some fields changed (components are frozen)."""
-    return dataclasses.replace(component, **changes)

@@ -98,9 +98,6 @@ def check_cancel(cancel: CancelHook | None) -> None:
 
 # -- inputs ----------------------------------------------------------------------------------
 
-_SAFE_ID = re.compile(r"^[^\s]+$")
-
-
 def utterances_from_wavs(paths: Sequence[str | os.PathLike]) -> list[Utterance]:
     """Utterance ids are the wavs' stems; each utterance is its own speaker."""
     utts, seen = [], {}
