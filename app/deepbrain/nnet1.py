@@ -204,45 +204,45 @@ class Splice(Component):
 
 
 @dataclass(frozen=True, eq=False)
-class AddShift(_SameDim):
-    marker = "<AddShift>"
-    shift: np.ndarray = field(default_factory=lambda: np.zeros(0, F32))
+class _PerDim(_SameDim):
+    """A parameter vector with one value per dimension, after an optional <LearnRateCoef>."""
+
+    param: ClassVar[str] = ""
     learn_rate_coef: float = 0.0
+
+    def vector(self) -> np.ndarray:
+        return getattr(self, self.param)
 
     def check(self, fail):
         super().check(fail)
-        if self.shift.shape != (self.output_dim,):
-            raise fail(f"AddShift of dimension {self.output_dim} has a shift of "
-                       f"dimension {self.shift.shape[0]}")
+        if self.vector().shape != (self.output_dim,):
+            raise fail(f"{self.marker.strip('<>')} of dimension {self.output_dim} has a "
+                       f"{self.param} of dimension {self.vector().shape[0]}")
+
+    def write_data(self, w):
+        w.token("<LearnRateCoef>")
+        w.float(self.learn_rate_coef)
+        w.vector(self.vector())
+
+
+@dataclass(frozen=True, eq=False)
+class AddShift(_PerDim):
+    marker = "<AddShift>"
+    param = "shift"
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(0, F32))
 
     def propagate(self, x):
         return x + self.shift
 
-    def write_data(self, w):
-        w.token("<LearnRateCoef>")
-        w.float(self.learn_rate_coef)
-        w.vector(self.shift)
-
 
 @dataclass(frozen=True, eq=False)
-class Rescale(_SameDim):
+class Rescale(_PerDim):
     marker = "<Rescale>"
+    param = "scale"
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0, F32))
-    learn_rate_coef: float = 0.0
-
-    def check(self, fail):
-        super().check(fail)
-        if self.scale.shape != (self.output_dim,):
-            raise fail(f"Rescale of dimension {self.output_dim} has a scale of "
-                       f"dimension {self.scale.shape[0]}")
 
     def propagate(self, x):
         return x * self.scale
-
-    def write_data(self, w):
-        w.token("<LearnRateCoef>")
-        w.float(self.learn_rate_coef)
-        w.vector(self.scale)
 
 
 @dataclass(frozen=True, eq=False)
@@ -443,12 +443,11 @@ def _read_dropout(s):
     return coefs
 
 
-def _read_shift(s):
-    return dict(_read_coefs(s, {"<LearnRateCoef>": "learn_rate_coef"}), shift=s.read_vector())
-
-
-def _read_scale(s):
-    return dict(_read_coefs(s, {"<LearnRateCoef>": "learn_rate_coef"}), scale=s.read_vector())
+def _per_dim_reader(param: str):
+    def read(s):
+        return dict(_read_coefs(s, {"<LearnRateCoef>": "learn_rate_coef"}),
+                    **{param: s.read_vector()})
+    return read
 
 
 _READERS = {
@@ -457,8 +456,8 @@ _READERS = {
     ParametricRelu: _read_prelu,
     Dropout: _read_dropout,
     Splice: lambda s: {"offsets": s.read_int_vector()},
-    AddShift: _read_shift,
-    Rescale: _read_scale,
+    AddShift: _per_dim_reader("shift"),
+    Rescale: _per_dim_reader("scale"),
     Copy: lambda s: {"indices": s.read_int_vector() - 1},
 }
 
