@@ -1,0 +1,57 @@
+"""Fixtures for the espeak-ng corpus tests: small corpora made once per session.
+
+Tests that synthesise skip with a reason when libespeak-ng is not installed (CI installs
+``espeak-ng libespeak-ng1 wordnet-base wamerican`` with apt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepbrain.corpus import espeak, text
+from deepbrain.corpus.errors import EspeakError
+from deepbrain.corpus.make import make_corpus
+
+HELD_OUT = ("m3", "klatt2")
+N_UTTS = 6  # utterance 0 is the test split (every 10th), 1..5 train
+
+
+def corpus_unavailable() -> str | None:
+    """Why no corpus can be made here (no espeak-ng, no sentence source), or None."""
+    try:
+        espeak.load_library()
+        espeak.system_data_dir()
+    except EspeakError as e:
+        return f"libespeak-ng is not usable: {e}"
+    if not (text.WORDNET_DIR / "data.noun").is_file() and not text.WORDS_FILE.is_file():
+        return "no sentence source: apt-get install wordnet-base (or wamerican)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def needs_espeak() -> None:
+    reason = corpus_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def corpus2(needs_espeak, tmp_path_factory) -> Path:
+    """A 6-utterance corpus made with 2 workers."""
+    out = tmp_path_factory.mktemp("c2") / "corpus"
+    make_corpus(out, N_UTTS, seed=7, held_out_voices=HELD_OUT, workers=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus1(needs_espeak, tmp_path_factory) -> Path:
+    """The same corpus as ``corpus2``, made with 1 worker."""
+    out = tmp_path_factory.mktemp("c1") / "corpus"
+    make_corpus(out, N_UTTS, seed=7, held_out_voices=HELD_OUT, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def held_out() -> tuple[str, ...]:
+    return HELD_OUT
