@@ -70,6 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="validate a model directory and describe it")
     i.add_argument("model", help="the model directory")
 
+    m = sub.add_parser("build-map", help="make the per-layer maps (t-SNE + Delaunay) from a "
+                       "phone-labelled corpus, or from an activity-patterns file",
+                       description="Writes OUT/lda/K/{vertices,indices,activities,units.csv,"
+                       "regions.json,summary.json[,map.png]} per hidden layer K.")
+    m.add_argument("--model", help="the model directory")
+    m.add_argument("--data", help="a Kaldi data dir (wav.scp) of the corpus")
+    m.add_argument("--labels", help="per-frame phone ids: an int-vector ark/scp (as "
+                   "ali-to-phones --per-frame=true writes), or a Kaldi alignment dir")
+    m.add_argument("--phones", help="phones.txt for the labels (default: beside the labels, "
+                   "else the model's)")
+    m.add_argument("--patterns", help="instead of model/data/labels: a units x phones "
+                   "activity-patterns text file (like the seed's 'activities')")
+    m.add_argument("--layer", type=int, default=1, help="with --patterns: the layer it is")
+    m.add_argument("--out", required=True, help="where lda/K/ go (may be the model dir)")
+    m.add_argument("--layers", type=_layer_list, default=(), metavar="1,3")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--perplexity", type=float, default=30.0)
+    m.add_argument("--alpha", type=float, default=0.01, help="PSI test level")
+    m.add_argument("--keep-silence", action="store_true", help="keep silence as a phone")
+    m.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
+    m.add_argument("--nj", type=int, default=1, help="parallel jobs")
+    m.add_argument("--plot", action="store_true", help="also write lda/K/map.png")
+    m.add_argument("--force", action="store_true", help="replace existing maps")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
+
     sub.add_parser("doctor", help="what was found: Kaldi binaries, the engine auto picks, "
                    "GUI and recording libraries")
     return p
@@ -81,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
     try:
         return {"activations": cmd_activations, "info": cmd_info,
-                "doctor": cmd_doctor}[args.command](args)
+                "doctor": cmd_doctor, "build-map": cmd_build_map}[args.command](args)
     except DeepbrainError as e:
         if args.traceback:
             raise
@@ -169,6 +194,60 @@ def cmd_info(args) -> int:
           + (" (class-frame counts present)" if m.class_frame_counts is not None else ""))
     if m.default_layers:
         print(f"shows      layers {m.default_layers[0]}-{m.default_layers[-1]} by default")
+    return 0
+
+
+def cmd_build_map(args) -> int:
+    from .maps.build import MapOptions, build_from_patterns, build_maps
+
+    opts = MapOptions(seed=args.seed, perplexity=args.perplexity, alpha=args.alpha,
+                      plot=args.plot)
+    out = Path(args.out)
+    if args.patterns:
+        if args.model or args.data or args.labels:
+            raise DeepbrainError("--patterns stands alone: drop --model, --data and --labels")
+        names = None
+        if args.phones:
+            from .maps.labels import read_phone_set
+            names = read_phone_set(args.phones, keep_silence=args.keep_silence).names
+        s = build_from_patterns(Path(args.patterns), out, args.layer, opts, names, args.force)
+        print(f"layer {s['layer']}: {s['units']} units over {len(s['phones'])} phones, "
+              f"neighbour keeping {s['neighbour_keeping']:.3f} -> {out / 'lda' / str(s['layer'])}")
+        return 0
+    if not (args.model and args.data and args.labels):
+        raise DeepbrainError("build-map needs --model, --data and --labels (or --patterns)")
+    if args.nj < 1:
+        raise DeepbrainError(f"--nj must be at least 1, got {args.nj}")
+    import tempfile
+
+    from .maps.labels import labels_from_alignment, read_labels, read_phone_set
+    from .model import load_model
+    from .pipeline import read_wav_scp
+
+    model = load_model(args.model)
+    utts = read_wav_scp(Path(args.data) / "wav.scp")
+    labels_path = Path(args.labels)
+    with tempfile.TemporaryDirectory(prefix="deepbrain-ali-") as work:
+        phones_txt = args.phones
+        if labels_path.is_dir():
+            labels_path, found = labels_from_alignment(labels_path, Path(work))
+            phones_txt = phones_txt or found
+        labels = read_labels(labels_path)
+    if phones_txt is None:
+        beside = Path(args.labels).parent / "phones.txt"
+        phones_txt = beside if beside.is_file() else Path(args.model) / "phones.txt"
+    phones = read_phone_set(phones_txt, keep_silence=args.keep_silence)
+    layers = args.layers or tuple(range(1, model.num_hidden + 1))
+    progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
+    summaries = build_maps(model, utts, labels, phones, str(args.labels), out, layers, opts,
+                           args.engine, args.nj, args.force, progress)
+    if progress:
+        print(file=sys.stderr)
+    for k, s in summaries.items():
+        print(f"layer {k}: {s['units']} units, mean PSI {s['mean_psi']:.2f}, selective "
+              f"{100 * s['selective_share']:.1f} %, neighbour keeping "
+              f"{s['neighbour_keeping']:.3f}")
+    print(f"maps -> {out / 'lda'}")
     return 0
 
 
