@@ -97,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="what was found: Kaldi binaries, the engine auto picks, "
                    "GUI and recording libraries")
+
+    g = sub.add_parser("gui", help="the window: open or record a wav, watch every layer",
+                       description="Opens the window (needs a display; headless: xvfb-run -a). "
+                       "With --screenshot, renders --model/--wav at --frame to a PNG and exits.")
+    g.add_argument("--model", help="the model directory (default: the last one opened)")
+    g.add_argument("--wav", help="a wav to open")
+    g.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
+    g.add_argument("--layers", type=_layer_list, default=(), metavar="1,3", help="layers "
+                   "shown (default: the model's layers file, else every layer with a map)")
+    g.add_argument("--colormap", choices=("jet", "viridis"), help="default: jet")
+    g.add_argument("--scale", choices=("frame", "absolute"),
+                   help="frame: per-frame max and min-max as the original demo (default)")
+    g.add_argument("--alpha", type=float, help="neighbour smoothing 0..1, 0 = off (default 0.5)")
+    g.add_argument("--frame", type=int, default=0, help="the frame to show (0-based)")
+    g.add_argument("--screenshot", metavar="PNG", help="render to this PNG and exit")
+    g.add_argument("--size", default="1280x720", help="window size for --screenshot")
     return p
 
 
@@ -106,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
     try:
         return {"activations": cmd_activations, "info": cmd_info,
-                "doctor": cmd_doctor, "build-map": cmd_build_map}[args.command](args)
+                "doctor": cmd_doctor, "build-map": cmd_build_map,
+                "gui": cmd_gui}[args.command](args)
     except DeepbrainError as e:
         if args.traceback:
             raise
@@ -280,6 +297,15 @@ def cmd_doctor(args) -> int:
     print("record     " + ("ready (pyaudio)" if rec else "missing pyaudio: apt-get install "
                            "portaudio19-dev, then pip install -e '.[record]'"))
     return 0
+
+
+def cmd_gui(args) -> int:
+    try:  # imported here: the rest of the CLI never imports Qt
+        from .gui.app import run
+    except ImportError as e:
+        raise DeepbrainError(f"the GUI needs PyQt5, pyqtgraph and PyOpenGL ({e}): "
+                             f"pip install -e '.[gui]'") from None
+    return run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

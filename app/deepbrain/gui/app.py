@@ -1,0 +1,147 @@
+"""``deepbrain gui``: the application object, its look, and the --screenshot mode."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from ..colouring import ColourOptions
+from ..errors import DeepbrainError
+
+DARK = {
+    QtGui.QPalette.Window: "#1b1e23", QtGui.QPalette.WindowText: "#d7dbe2",
+    QtGui.QPalette.Base: "#14161a", QtGui.QPalette.AlternateBase: "#22262c",
+    QtGui.QPalette.ToolTipBase: "#22262c", QtGui.QPalette.ToolTipText: "#d7dbe2",
+    QtGui.QPalette.Text: "#d7dbe2", QtGui.QPalette.Button: "#2a2f36",
+    QtGui.QPalette.ButtonText: "#d7dbe2", QtGui.QPalette.BrightText: "#ff6b6b",
+    QtGui.QPalette.Highlight: "#3d7bd9", QtGui.QPalette.HighlightedText: "#ffffff",
+    QtGui.QPalette.Link: "#6ea8fe", QtGui.QPalette.Mid: "#3a3f47",
+    QtGui.QPalette.PlaceholderText: "#8c929c",
+}
+
+
+def check_display() -> None:
+    """Qt aborts the process without a display; say what to do instead."""
+    if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            or os.environ.get("QT_QPA_PLATFORM")):
+        raise DeepbrainError("no display (DISPLAY is unset): run the GUI on a desktop, or "
+                             "headless under Xvfb: xvfb-run -a deepbrain gui ...")
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        raise DeepbrainError(f"QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']} has no OpenGL; "
+                             f"unset it and run under Xvfb (xvfb-run -a deepbrain gui ...)")
+
+
+def application(argv: Sequence[str] = ()) -> QtWidgets.QApplication:
+    """The QApplication (made once), dark and with pyqtgraph set to match."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setOrganizationName("deepbrain")
+        QtCore.QCoreApplication.setApplicationName("deepbrain")
+        app = QtWidgets.QApplication(["deepbrain", *argv])
+    apply_dark_theme(app)
+    return app
+
+
+def apply_dark_theme(app: QtWidgets.QApplication) -> None:
+    import pyqtgraph as pg
+
+    app.setStyle("Fusion")
+    palette = QtGui.QPalette()
+    for role, colour in DARK.items():
+        palette.setColor(role, QtGui.QColor(colour))
+    for role in (QtGui.QPalette.ButtonText, QtGui.QPalette.WindowText, QtGui.QPalette.Text):
+        palette.setColor(QtGui.QPalette.Disabled, role, QtGui.QColor("#6b717b"))
+    app.setPalette(palette)
+    pg.setConfigOptions(background="#14161a", foreground="#aab0ba", antialias=False)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise DeepbrainError(f"--size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") \
+            from None
+    if w < 320 or h < 240:
+        raise DeepbrainError(f"--size: at least 320x240, got {text}")
+    return w, h
+
+
+def run(args) -> int:
+    """``deepbrain gui``: interactive, or render one state to a PNG with --screenshot."""
+    check_display()
+    options = None  # the options saved from the last run
+    if args.colormap or args.scale or args.alpha is not None:
+        base = ColourOptions()
+        options = ColourOptions(args.colormap or base.colormap, args.scale or base.scale,
+                                base.alpha if args.alpha is None else args.alpha)
+    if args.screenshot and options is None:
+        options = ColourOptions()  # reproducible: not the options saved from the last run
+    app = application()
+    from .window import MainWindow  # pyqtgraph.opengl needs the QApplication first
+
+    window = MainWindow(engine=args.engine, options=options, remember=not args.screenshot)
+    if args.screenshot:
+        try:
+            return screenshot(app, window, args)
+        finally:  # deleted now, not whenever Python collects it (maybe mid-paint)
+            window.close()
+            window.deleteLater()
+            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    model = args.model or window.settings.value("model", "")
+    if model and (args.model or Path(model).is_dir()):
+        window.load_model(model, remember=bool(args.model))
+    window.show()
+    if args.layers and window.model is not None:
+        show_layers(window, args.layers)
+    if args.wav:
+        if args.frame:
+            def first_frame():
+                window.result_shown.disconnect(first_frame)
+                window.show_frame(args.frame)
+            window.result_shown.connect(first_frame)
+        window.load_wav(args.wav)
+    return app.exec_()
+
+
+def show_layers(window, layers) -> None:
+    missing = [k for k in layers if k not in window.model.maps]
+    if missing:
+        raise DeepbrainError(f"--layers: no map for layer(s) {', '.join(map(str, missing))}; "
+                             f"{window.model.path} has maps for "
+                             f"{', '.join(map(str, sorted(window.model.maps)))}")
+    window.set_shown_layers(list(layers))
+
+
+def screenshot(app: QtWidgets.QApplication, window, args) -> int:
+    if not args.model or not args.wav:
+        raise DeepbrainError("--screenshot needs --model DIR and --wav FILE")
+    # Errors are raised to the CLI instead of shown in dialogs.
+    window.show_error = _raise
+    window.resize(*parse_size(args.size))
+    if not window.load_model(args.model, remember=False):
+        return 4
+    window.show()
+    if args.layers:
+        show_layers(window, args.layers)
+    window.process_now(args.wav)
+    frames = window.colours.num_frames
+    if not 0 <= args.frame < frames:
+        raise DeepbrainError(f"--frame {args.frame}: the utterance has frames 0..{frames - 1}")
+    window.show_frame(args.frame)
+    for _ in range(10):
+        app.processEvents()
+    out = Path(args.screenshot)
+    if not window.render_image().save(str(out)):
+        raise DeepbrainError(f"{out}: cannot write the PNG (does the folder exist?)")
+    return 0
+
+
+def _raise(title: str, error) -> None:
+    if isinstance(error, DeepbrainError):
+        raise error
+    raise DeepbrainError(f"{title}: {error}")

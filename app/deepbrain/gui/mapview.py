@@ -1,0 +1,302 @@
+"""The maps: one GLMeshItem per hidden layer in one flat, top-down GL view.
+
+All layers share one GL surface (one context, one paint per frame); each mesh sits in a cell
+of a grid of up to three columns, with the layer's title above it. The camera is an
+orthographic projection looking straight down, fitted to the grid without distortion.
+
+The surface is a QOpenGLWindow (pyqtgraph's GLViewMixin) in a window container, not a
+QOpenGLWidget: a QOpenGLWidget is drawn into a texture that Qt then composites into the
+window, which under Mesa llvmpipe costs ~20 ms a frame at 1280x720 before a single triangle
+(about 47 fps of empty frames, against 125 for a QOpenGLWindow).
+
+Per frame only the colour buffer of each mesh is uploaded: ``GLMeshItem.setMeshData``
+rebuilds the whole mesh and recomputes normals (~30 ms a mesh), far too slow for 100 fps.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pyqtgraph
+import pyqtgraph.opengl as gl
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+try:
+    from pyqtgraph.opengl.GLViewWidget import GLViewMixin
+except ImportError:  # before 0.13.7 a GL view could only be a QOpenGLWidget
+    raise ImportError(f"pyqtgraph {pyqtgraph.__version__} is too old, the GUI needs 0.13.7 "
+                      f"or newer: pip install -U pyqtgraph") from None
+
+from ..layermap import LayerMap
+from .colourbar import ColourBar
+
+try:  # pyqtgraph 0.14 draws from vertex buffers and uploads what is marked dirty
+    from pyqtgraph.opengl.items.GLMeshItem import DirtyFlag
+except ImportError:  # 0.13 reads client-side arrays on every paint
+    DirtyFlag = None
+
+BACKGROUND = (20, 22, 26)
+TITLE_COLOUR = (215, 219, 226)
+NOTE_COLOUR = (140, 146, 156)
+MAX_COLUMNS = 3
+CELL = 2.0            # a map is fitted into a CELL x CELL square
+GAP = 0.25            # space between cells
+TITLE_BAND = 0.30     # room above a map for its title (scene units)
+BAR_BAND = 0.75       # room right of the grid for the colour bar and its labels
+
+
+class ColourMeshItem(gl.GLMeshItem):
+    """A GLMeshItem whose per-vertex colours can be replaced cheaply, many times a second."""
+
+    def __init__(self, vertices: np.ndarray, triangles: np.ndarray):
+        grey = np.full((vertices.shape[0], 4), 0.35, dtype=np.float32)
+        grey[:, 3] = 1.0
+        self._dirty = True
+        super().__init__(vertexes=vertices.astype(np.float32), faces=triangles.astype(np.uint32),
+                         vertexColors=grey, smooth=True, computeNormals=False,
+                         shader=None, glOptions="opaque", drawEdges=False)
+        # Colours are written into the MeshData's own array: pyqtgraph 0.13 re-reads it on
+        # every paint, 0.14 uploads it when marked dirty.
+        self._colours = self.opts["meshdata"].vertexColors()
+
+    def set_colours(self, rgba: np.ndarray) -> None:
+        """units x 4 float RGBA in [0, 1]; copied, so the caller may reuse its array."""
+        np.copyto(self._colours, rgba, casting="same_kind")
+        self._dirty = True
+        self.update()
+
+    def paint(self):
+        flags = self.parseMeshData()
+        if self._dirty:
+            self.colors = self._colours
+            self._dirty = False
+            if DirtyFlag is not None:
+                flags = (flags or DirtyFlag(0)) | DirtyFlag.COLOR
+        if DirtyFlag is not None and flags:
+            self.upload_vertex_buffers(flags)
+        super().paint()  # parses nothing more, uploads nothing more: only draws
+
+
+@dataclass(frozen=True)
+class Cell:
+    layer: int
+    title: str
+    centre: tuple[float, float]   # scene coordinates of the map's centre
+
+
+def grid_cells(layers: list[int], titles: Mapping[int, str]) -> list[Cell]:
+    """Row-major cells, up to MAX_COLUMNS a row, row 0 at the top."""
+    cols = min(MAX_COLUMNS, max(len(layers), 1))
+    pitch_x, pitch_y = CELL + GAP, CELL + GAP + TITLE_BAND
+    return [Cell(k, titles.get(k, f"Layer {k}"),
+                 ((i % cols) * pitch_x, -(i // cols) * pitch_y)) for i, k in enumerate(layers)]
+
+
+def fit_to_cell(vertices: np.ndarray) -> np.ndarray:
+    """Centre a map and scale it into the CELL square, keeping its aspect ratio."""
+    v = np.asarray(vertices, dtype=np.float64)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    span = float(np.max(hi - lo)) or 1.0
+    return (v - (lo + hi) / 2.0) * (CELL * 0.96 / span)
+
+
+_share_root: QtGui.QOpenGLContext | None = None
+
+
+def share_context() -> QtGui.QOpenGLContext:
+    """The context every view shares objects with. pyqtgraph compiles each shader program
+    once per process and reuses its id, so a second view (a new window, a test) must be in
+    the same share group, which must outlive the first view's context."""
+    global _share_root
+    ctx = QtGui.QOpenGLContext.globalShareContext()
+    if ctx is not None:
+        return ctx
+    if _share_root is None:
+        _share_root = QtGui.QOpenGLContext()
+        _share_root.setFormat(QtGui.QSurfaceFormat.defaultFormat())
+        _share_root.create()
+    return _share_root
+
+
+class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
+    """Flat view of every shown layer's mesh, titled, in a grid of up to three columns.
+
+    A QWindow: put :attr:`container` (a QWidget) into layouts."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(share_context())
+        self.setBackgroundColor(QtGui.QColor(*BACKGROUND))
+        self.container = QtWidgets.QWidget.createWindowContainer(self, parent)
+        self.container.setMinimumSize(320, 200)
+        self.container.setFocusPolicy(QtCore.Qt.StrongFocus)
+        self.meshes: dict[int, ColourMeshItem] = {}
+        self.cells: list[Cell] = []
+        self.note = ""                 # drawn in the bottom-right corner (frame, time)
+        self.colour_bar = ColourBar()
+        self.colour_bar.changed = self.update
+        self.placeholder = "Open a model and a wav (or record) to see the layers"
+
+    # -- content -----------------------------------------------------------------------------
+
+    def set_layers(self, maps: Mapping[int, LayerMap], layers: list[int],
+                   titles: Mapping[int, str]) -> None:
+        """Show ``layers`` (each must have a map), replacing whatever was shown."""
+        self._release(list(self.meshes.values()))
+        self.clear()
+        self.meshes = {}
+        self.cells = grid_cells(layers, titles)
+        for cell in self.cells:
+            m = maps[cell.layer]
+            xy = fit_to_cell(m.vertices) + np.array(cell.centre)
+            verts = np.column_stack([xy, np.zeros(xy.shape[0])])
+            item = ColourMeshItem(verts, m.triangles)
+            self.addItem(item)
+            self.meshes[cell.layer] = item
+        self.update()
+
+    def set_colours(self, layer: int, rgba: np.ndarray) -> None:
+        self.meshes[layer].set_colours(rgba)
+
+    def _release(self, items: list[ColourMeshItem]) -> None:
+        """Free the GL buffers of items leaving the view, now, in our context. Left to their
+        destructors, they would be freed whenever Python collects them, possibly in the middle
+        of a paint, and Qt's cleanup would leave no context current for the rest of it."""
+        if not items or not self.isValid():
+            return
+        self.makeCurrent()
+        for item in items:
+            for name in ("m_vbo_position", "m_vbo_normal", "m_vbo_color", "m_ibo_faces",
+                         "m_vbo_edgeVerts", "m_ibo_edges"):
+                buffer = getattr(item, name, None)
+                if buffer is not None and buffer.isCreated():
+                    buffer.destroy()
+        self.doneCurrent()
+
+    # -- camera: orthographic, straight down -------------------------------------------------
+
+    def _bounds(self) -> tuple[float, float, float, float]:
+        if not self.cells:
+            return (-1.0, 1.0, -1.0, 1.0)
+        xs = [c.centre[0] for c in self.cells]
+        ys = [c.centre[1] for c in self.cells]
+        h = CELL / 2.0 + GAP / 2.0
+        return (min(xs) - h, max(xs) + h + BAR_BAND, min(ys) - h, max(ys) + h + TITLE_BAND)
+
+    def _window(self, w: float, h: float) -> tuple[float, float, float, float, float]:
+        """(left, right, bottom, top) of the scene shown in a w x h viewport, and pixels per
+        scene unit."""
+        x0, x1, y0, y1 = self._bounds()
+        scale = min(w / (x1 - x0), h / (y1 - y0))
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        hw, hh = w / scale / 2.0, h / scale / 2.0
+        return cx - hw, cx + hw, cy - hh, cy + hh, scale
+
+    def projectionMatrix(self, region=None, viewport=None):
+        # (pyqtgraph 0.13 passes only the region, 0.14 both)
+        viewport = viewport or self.getViewport()
+        region = region or viewport
+        vx, vy, w, h = viewport
+        left, right, bottom, top, _ = self._window(w, h)
+        sx, sy = (right - left) / w, (top - bottom) / h
+        tr = QtGui.QMatrix4x4()
+        tr.ortho(left + (region[0] - vx) * sx, left + (region[0] + region[2] - vx) * sx,
+                 bottom + (region[1] - vy) * sy, bottom + (region[1] + region[3] - vy) * sy,
+                 -10.0, 10.0)
+        return tr
+
+    def viewMatrix(self):
+        return QtGui.QMatrix4x4()  # scene x right, y up, looking down -z
+
+    def scene_to_pixel(self, x: float, y: float) -> QtCore.QPointF:
+        left, _, _, top, scale = self._window(self.width(), self.height())
+        return QtCore.QPointF((x - left) * scale, (top - y) * scale)
+
+    def cell_rect(self, layer: int) -> QtCore.QRect:
+        """The widget pixels (logical) of ``layer``'s map square."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        a = self.scene_to_pixel(cell.centre[0] - CELL / 2, cell.centre[1] + CELL / 2)
+        b = self.scene_to_pixel(cell.centre[0] + CELL / 2, cell.centre[1] - CELL / 2)
+        return QtCore.QRectF(a, b).toAlignedRect()
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def paintGL(self):
+        # No garbage collection while painting: a collected GL object (another view's, a
+        # removed item's) frees itself in its own context and leaves none current for ours.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._paint()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _paint(self):
+        super().paintGL()
+        painter = QtGui.QPainter(self)
+        painter.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+        _, _, _, _, scale = self._window(self.width(), self.height())
+        font = painter.font()
+        font.setPixelSize(int(min(max(scale * TITLE_BAND * 0.55, 11), 18)))
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QtGui.QColor(*TITLE_COLOUR))
+        band = int(math.ceil(scale * TITLE_BAND))
+        for cell in self.cells:
+            top_left = self.scene_to_pixel(cell.centre[0] - CELL / 2,
+                                           cell.centre[1] + CELL / 2 + TITLE_BAND)
+            rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL, band)
+            painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
+        font.setBold(False)
+        font.setPixelSize(12)
+        painter.setFont(font)
+        if self.cells:
+            self.colour_bar.paint(painter, self._bar_rect())
+        painter.setPen(QtGui.QColor(*NOTE_COLOUR))
+        text = self.note if self.cells else self.placeholder
+        align = (QtCore.Qt.AlignRight | QtCore.Qt.AlignBottom) if self.cells else \
+            QtCore.Qt.AlignCenter
+        painter.drawText(QtCore.QRect(8, 8, self.width() - 16, self.height() - 14), align, text)
+        painter.end()
+
+    def _bar_rect(self) -> QtCore.QRectF:
+        """Right of the grid, from the top of the first row's maps to the bottom of the last."""
+        x0, x1, y0, y1 = self._bounds()
+        a = self.scene_to_pixel(x1 - BAR_BAND + GAP / 2, y1 - TITLE_BAND - GAP / 2)
+        b = self.scene_to_pixel(x1, y0 + GAP / 2)
+        return QtCore.QRectF(a, b)
+
+    # A flat map: no orbiting, panning or zooming with mouse, wheel or keys.
+    def mouseMoveEvent(self, ev):
+        ev.ignore()
+
+    def wheelEvent(self, ev):
+        ev.ignore()
+
+    def keyPressEvent(self, ev):
+        ev.ignore()
+
+    def keyReleaseEvent(self, ev):
+        ev.ignore()
+
+
+def grab_cells(view: LayerGridView) -> dict[int, np.ndarray]:
+    """Each shown layer's map square as read back from the GL framebuffer (H x W x 3 uint8)."""
+    image = view.grabFramebuffer().convertToFormat(QtGui.QImage.Format_RGB888)
+    w, h = image.width(), image.height()
+    ptr = image.constBits()
+    ptr.setsize(image.bytesPerLine() * h)
+    pixels = np.frombuffer(ptr, np.uint8).reshape(h, image.bytesPerLine())[:, :w * 3]
+    pixels = pixels.reshape(h, w, 3).copy()
+    ratio = w / max(view.width(), 1)
+    out = {}
+    for cell in view.cells:
+        r = view.cell_rect(cell.layer)
+        x0, y0 = max(int(r.left() * ratio), 0), max(int(r.top() * ratio), 0)
+        x1, y1 = min(int(r.right() * ratio), w), min(int(r.bottom() * ratio), h)
+        out[cell.layer] = pixels[y0:y1, x0:x1]
+    return out
