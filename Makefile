@@ -1,26 +1,26 @@
-# deepbrain: make activations WAV=x.wav MODEL=dir | make test | make venv
+# deepbrain: make activations WAV=x.wav [MODEL=dir] | make test | make venv | make demo-model
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 WAV    ?=
-MODEL  ?=
+MODEL  ?= models/demo
 ENGINE ?= auto
 OUT    ?= activations/$(basename $(notdir $(WAV)))
 PYTEST_ARGS ?=
+EXTRAS ?= dev,gui
 
-.PHONY: venv activations activations-args test bench clean
+.PHONY: venv activations activations-args test bench clean demo-model gui
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 activations-args:
 	@test -n "$(WAV)" || { echo "make activations: set WAV=path/to/audio.wav" >&2; exit 2; }
-	@test -n "$(MODEL)" || { echo "make activations: set MODEL=path/to/model-dir (no demo model ships yet)" >&2; exit 2; }
 
 activations: activations-args venv
 	$(BIN)/deepbrain activations "$(WAV)" --model "$(MODEL)" --out "$(OUT)" --engine "$(ENGINE)" $(if $(FORCE),--force)
@@ -33,3 +33,26 @@ clean:
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+	@if [ -n "$$DISPLAY" ]; then $(BIN)/python scripts/bench_gui.py; \
+	elif command -v xvfb-run >/dev/null; then \
+	  xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python scripts/bench_gui.py; \
+	else echo "make bench: no display and no xvfb-run (apt-get install xvfb xauth): GUI benchmark skipped" >&2; fi
+
+# The window: make gui [MODEL=dir] [WAV=file]. Recording and sound need pyaudio (the record
+# extra), built against portaudio19-dev; without it the GUI still runs and plays silently.
+gui: venv
+	@$(BIN)/python -c "import pyaudio" 2>/dev/null || $(BIN)/pip install --quiet -e '.[record]' || \
+	  echo "make gui: no pyaudio (apt-get install portaudio19-dev): no recording, silent playback" >&2
+	$(BIN)/deepbrain gui $(if $(MODEL),--model "$(MODEL)") $(if $(WAV),--wav "$(WAV)")
+
+# Regenerate models/demo from nothing (~15-20 min on 2 cores). One BLAS thread: the same
+# machine then gives byte-identical model files (and one thread is the fastest here anyway).
+# The maps (lda/K) are then built on the training corpus by deepbrain build-map (~10 min more).
+DEMO_WORK ?= build/demo-work
+demo-model: venv
+	rm -rf "$(DEMO_WORK)"
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(BIN)/python scripts/make_demo_model.py --out models/demo --work "$(DEMO_WORK)"
+	$(BIN)/deepbrain build-map --model models/demo --data "$(DEMO_WORK)/corpus/train" \
+	  --labels "$(DEMO_WORK)/corpus/train/phones.ark" --phones models/demo/phones.txt \
+	  --out models/demo --engine numpy --nj 2 --seed 0 --plot --force
