@@ -293,6 +293,10 @@ def cmd_doctor(args) -> int:
     gui = [m for m in ("PyQt5", "pyqtgraph", "OpenGL") if importlib.util.find_spec(m) is None]
     print("gui        " + ("ready (PyQt5, pyqtgraph, PyOpenGL)" if not gui else
                            f"missing {', '.join(gui)}: pip install -e '.[gui]'"))
+    from .corpus import why_unavailable
+    corpus = why_unavailable()
+    print("corpus     " + ("ready (espeak-ng, sentences)" if corpus is None else
+                           f"{corpus}: apt-get install espeak-ng libespeak-ng1 wordnet-base"))
     rec = importlib.util.find_spec("pyaudio") is not None
     print("record     " + ("ready (pyaudio)" if rec else "missing pyaudio: apt-get install "
                            "portaudio19-dev, then pip install -e '.[record]'"))

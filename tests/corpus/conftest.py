@@ -9,29 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from deepbrain.corpus import espeak, text
-from deepbrain.corpus.errors import EspeakError
+from deepbrain.corpus import why_unavailable
 from deepbrain.corpus.make import make_corpus
 
 HELD_OUT = ("m3", "klatt2")
 N_UTTS = 6  # utterance 0 is the test split (every 10th), 1..5 train
 
 
-def corpus_unavailable() -> str | None:
-    """Why no corpus can be made here (no espeak-ng, no sentence source), or None."""
-    try:
-        espeak.load_library()
-        espeak.system_data_dir()
-    except EspeakError as e:
-        return f"libespeak-ng is not usable: {e}"
-    if not (text.WORDNET_DIR / "data.noun").is_file() and not text.WORDS_FILE.is_file():
-        return "no sentence source: apt-get install wordnet-base (or wamerican)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def needs_espeak() -> None:
-    reason = corpus_unavailable()
+    reason = why_unavailable()
     if reason:
         pytest.skip(reason)
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from trainsupport import SMOKE, corpus_unavailable
+from deepbrain.corpus import why_unavailable
+from trainsupport import SMOKE
 from deepbrain.training import make_model
 from deepbrain.training.report import render_readme
 
 
 @pytest.fixture(scope="session")
 def needs_espeak() -> None:
-    reason = corpus_unavailable()
+    reason = why_unavailable()
     if reason:
         pytest.skip(reason)
 

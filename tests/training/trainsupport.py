@@ -20,21 +20,6 @@ SMOKE = RecipeConfig(utts=12, seed=3, workers=2,
                                        batch_size=64, learn_rate=3e-3, seed=3))
 
 
-def corpus_unavailable() -> str | None:
-    """Why no espeak-ng corpus can be made here (no libespeak-ng, no text), or None."""
-    from deepbrain.corpus import espeak, text
-    from deepbrain.corpus.errors import EspeakError
-
-    try:
-        espeak.load_library()
-        espeak.system_data_dir()
-    except EspeakError as e:
-        return f"libespeak-ng is not usable: {e}"
-    if not (text.WORDNET_DIR / "data.noun").is_file() and not text.WORDS_FILE.is_file():
-        return "no sentence source: apt-get install wordnet-base (or wamerican)"
-    return None
-
-
 def example_labels(model_dir: Path) -> dict[str, np.ndarray]:
     import kaldiio
 

@@ -13,4 +13,20 @@ from .errors import CorpusError, EspeakError
 from .make import CorpusSummary, make_corpus
 from .phones import PHONES
 
-__all__ = ["CorpusError", "CorpusSummary", "EspeakError", "PHONES", "make_corpus"]
+__all__ = ["CorpusError", "CorpusSummary", "EspeakError", "PHONES", "make_corpus",
+           "why_unavailable"]
+
+
+def why_unavailable() -> str | None:
+    """Why no corpus can be made on this machine (no libespeak-ng, no sentence source), or
+    None when it can."""
+    from . import espeak, text
+
+    try:
+        espeak.load_library()
+        espeak.system_data_dir()
+    except EspeakError as e:
+        return f"libespeak-ng is not usable: {e}"
+    if not (text.WORDNET_DIR / "data.noun").is_file() and not text.WORDS_FILE.is_file():
+        return "no sentence source: apt-get install wordnet-base (or wamerican)"
+    return None
