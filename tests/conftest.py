@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deepbrain.corpus import why_unavailable
 from support import GOLDEN, SEED, speechlike, wav_bytes, write_tiny_model
 
 
@@ -18,6 +19,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "kaldi" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def needs_espeak() -> None:
+    """Skip where no espeak-ng corpus can be made (CI installs espeak-ng with apt)."""
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from deepbrain.corpus import why_unavailable
 from deepbrain.corpus.make import make_corpus
 
 HELD_OUT = ("m3", "klatt2")
 N_UTTS = 6  # utterance 0 is the test split (every 10th), 1..5 train
-
-
-@pytest.fixture(scope="session")
-def needs_espeak() -> None:
-    reason = why_unavailable()
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deepbrain.corpus import why_unavailable
 from trainsupport import SMOKE
 from deepbrain.training import make_model
 from deepbrain.training.report import render_readme
-
-
-@pytest.fixture(scope="session")
-def needs_espeak() -> None:
-    reason = why_unavailable()
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
