@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -176,12 +176,24 @@ def read_config_file(path: str | os.PathLike) -> list[str]:
     return args
 
 
+_PLAIN_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9_.:,+-]*)?")
+
+
 def read_opts_file(path: str | os.PathLike) -> list[str]:
-    """A one-line option file (``cmvn_opts``, ``splice_opts``), split like a shell would."""
+    """A one-line option file (``cmvn_opts``, ``splice_opts``): words split at whitespace,
+    each a plain ``--name=value``. The file is data, never shell: quotes, ``#``, ``$``,
+    ``;`` and the like are refused, exactly as ``getact.sh`` refuses them, so what deepbrain
+    validates is what Kaldi runs."""
     try:
-        return shlex.split(Path(path).read_text(encoding="utf-8"), comments=True)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        words = Path(path).read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError) as e:
         raise FormatError(f"{path}: cannot be read as Kaldi options ({e})") from None
+    for word in words:
+        if not _PLAIN_OPTION.fullmatch(word):
+            raise FormatError(f"{path}: {word[:60]!r} is not a plain --name=value option "
+                              f"(values may hold only letters, digits and _.:,+-); the file "
+                              f"is data, not shell: write e.g. --norm-means=true")
+    return words
 
 
 def load_mfcc_options(path: str | os.PathLike | None) -> MfccOptions:

@@ -7,9 +7,9 @@ echo "$0 $*"
 help_message="Usage: $0 <ali-dir> <out-ark>
  e.g.: $0 exp/tri3_ali exp/maps/phones.ark"
 
-recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "$recipe_dir/path.sh" || exit 1
-. parse_options.sh || exit 1
+_recipes=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$_recipes/local/parse_options.sh" || exit 1
+. "$_recipes/path.sh" || exit 1
 
 if [ $# -ne 2 ]; then
   echo "$help_message" >&2
@@ -19,6 +19,8 @@ set -euo pipefail
 
 ali=$1
 out=$2
+# Absolute, so that Kaldi never reads "ark:$out" as an output pipe ("ark:| command").
+case "$out" in /*) ;; *) out=$(pwd)/$out ;; esac
 missing=()
 [ -f "$ali/final.mdl" ] || missing+=("$ali/final.mdl")
 compgen -G "$ali/ali.*.gz" > /dev/null || missing+=("$ali/ali.*.gz")

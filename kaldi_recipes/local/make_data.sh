@@ -15,9 +15,9 @@ help_message="Usage: $0 [--scp <wav.scp>] <data-dir> [<wav> ...]
  e.g.: $0 data/test rec1.wav 'my recording (2).wav'
        $0 --scp other/wav.scp data/test"
 
-recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "$recipe_dir/path.sh" || exit 1
-. parse_options.sh || exit 1
+_recipes=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$_recipes/local/parse_options.sh" || exit 1
+. "$_recipes/path.sh" || exit 1
 
 if [ $# -lt 1 ] || { [ -n "$scp" ] && [ $# -ne 1 ]; } || { [ -z "$scp" ] && [ $# -lt 2 ]; }; then
   echo "$help_message" >&2

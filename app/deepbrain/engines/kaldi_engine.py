@@ -27,7 +27,8 @@ from ..features import check_audio
 from ..model import Model
 from ..nnet1 import write_nnet
 from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
-                        Utterance, check_cancel, freeze_layers)
+                        Utterance, check_cancel, first_nonfinite, freeze_layers,
+                        nonfinite_error)
 
 NAME = "kaldi"
 BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
@@ -163,8 +164,14 @@ def _write_pieces(model: Model, request: Request, work: Path) -> Path:
 _ENDED = re.compile(rb"# Ended \(code (\d+)")
 
 
-def _stage_totals(model: Model, request: Request) -> dict[str, int]:
-    nj = request.nj
+def _num_jobs(request: Request, work: Path) -> int:
+    """--nj, but no more jobs than speakers (the recipe splits the data by speaker)."""
+    speakers = len((work / "data" / "spk2utt").read_text().splitlines())
+    return max(1, min(request.nj, speakers))
+
+
+def _stage_totals(model: Model, request: Request, work: Path) -> dict[str, int]:
+    nj = _num_jobs(request, work)
     pieces = (model.num_hidden if request.output else max(request.layers)) + \
         (1 if request.output else 0) + \
         (1 if request.keep_intermediate and model.feature_transform is not None else 0)
@@ -204,7 +211,10 @@ def _error_lines(lines: list[str]) -> list[str]:
     return lines[start:min(end, start + 8)]
 
 
-def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
+def _failure(work: Path, returncode: int, recipe: Path, kept: bool = True) -> KaldiError:
+    """The failed stage, its command, log and Kaldi's ERROR lines; where the work dir is
+    about to be removed, the log is quoted and the way to keep it named instead."""
+    where = "" if kept else " (work dir removed; --keep-workdir DIR keeps it)"
     _, failed = _log_status(work / "exp" / "log")
     if failed:
         log, code = failed[0]
@@ -213,16 +223,20 @@ def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
         body = _error_lines([line for line in lines if not line.startswith("# ")])
         stage = log.name.split(".", 1)[0]
         return KaldiError(f"Kaldi stage {stage} failed (exit {code}): {command}\n"
-                          f"  log: {log}\n  " + "\n  ".join(body))
-    out = (work / "getact.log").read_text(errors="replace").splitlines()[-8:]
-    return KaldiError(f"{recipe} failed (exit {returncode}); its last lines:\n  "
-                      + "\n  ".join(out))
+                          f"  log: {log}{where}\n  " + "\n  ".join(body))
+    out = [line for line in (work / "getact.log").read_text(errors="replace").splitlines()
+           if line.strip()]
+    said = [line for line in out if line.startswith(str(recipe) + ": ")]
+    if said:  # the recipe's own one-line reason
+        return KaldiError(said[-1].split(": ", 1)[1] + where)
+    return KaldiError(f"{recipe} failed (exit {returncode}){where}; its last lines:\n  "
+                      + "\n  ".join(out[-8:]))
 
 
 def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
                 progress: ProgressHook | None, cancel: CancelHook | None) -> None:
     recipe = recipes_dir() / "getact.sh"
-    argv = ["bash", str(recipe), "--nj", str(request.nj), "--cmd", "run.pl",
+    argv = ["bash", str(recipe), "--nj", str(_num_jobs(request, work)), "--cmd", "run.pl",
             "--layers", ",".join(map(str, request.layers)),
             "--write-output", str(request.output).lower(),
             "--keep-intermediate", str(request.keep_intermediate).lower(),
@@ -230,7 +244,7 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
             "--nnet-pieces", str(_write_pieces(model, request, work)),
             str(work / "data"), str(Path(model.path).absolute()), str(work / "exp")]
     env = dict(os.environ, KALDI_ROOT=str(kaldi.root), LC_ALL="C")
-    totals = _stage_totals(model, request)
+    totals = _stage_totals(model, request, work)
     reported: dict[str, int] = {}
     with open(work / "getact.log", "wb") as log:
         proc = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -246,7 +260,7 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait()
     if proc.returncode != 0:
-        raise _failure(work, proc.returncode, recipe)
+        raise _failure(work, proc.returncode, recipe, kept=request.keep_workdir is not None)
     _report(work, totals, reported, progress)
 
 
@@ -312,6 +326,24 @@ def _read_results(exp: Path, ids: dict[str, str], model: Model, request: Request
                         stages["spliced"][safe] if "spliced" in stages else None,
                         stages["transformed"][safe] if "transformed" in stages else None,
                         stages["nnet_input"][safe] if "nnet_input" in stages else inputs[safe])
-        yield Activations(user_id, freeze_layers({k: t[safe] for k, t in layers.items()}),
-                          output[safe] if output is not None else None, model.frame_shift,
-                          NAME, st)
+        acts = Activations(user_id, freeze_layers({k: t[safe] for k, t in layers.items()}),
+                           output[safe] if output is not None else None, model.frame_shift,
+                           NAME, st)
+        if first_nonfinite([*acts.layers.items(), ("output", acts.output)]) is not None:
+            raise nonfinite_error(user_id, *_first_nonfinite_stage(exp, safe), model)
+        yield acts
+
+
+def _first_nonfinite_stage(exp: Path, safe: str) -> tuple[str, int]:
+    """Which of the recipe's stage outputs (all kept in its work dir) first holds NaN/inf."""
+    names = ["feats", "cmvn_feats", "spliced", "transformed", "nnet_input"]
+    names += sorted((p.stem for p in exp.glob("layer*.scp") if "." not in p.stem),
+                    key=lambda n: int(n[5:]))
+    stages = []
+    for name in names + ["output"]:
+        if (exp / f"{name}.scp").is_file():
+            stages.append((name, kaldiio.load_scp(str(exp / f"{name}.scp"))[safe]))
+            found = first_nonfinite(stages[-1:])
+            if found is not None:
+                return found
+    return "forward", 0
