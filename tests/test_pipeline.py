@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from support import SPEECH, UTTS
-from deepbrain.errors import Cancelled, DeepbrainError, FormatError, KaldiError
+from deepbrain.errors import Cancelled, DeepbrainError, InputError, KaldiError
 from deepbrain.model import load_model
 from deepbrain.pipeline import (Request, compute_activations, read_wav_scp, select_engine,
                                 utterances_from_wavs)
@@ -86,14 +86,14 @@ def test_per_speaker_cmvn_differs_from_per_utterance(tmp_path, tiny_model, speec
 
 def test_wav_scp_errors(tmp_path):
     (tmp_path / "wav.scp").write_text("a sox x.wav -t wav - |\n")
-    with pytest.raises(FormatError, match="entry a is a command"):
+    with pytest.raises(InputError, match="entry a is a command"):
         read_wav_scp(tmp_path / "wav.scp")
     (tmp_path / "wav.scp").write_text("a x.wav\na y.wav\n")
-    with pytest.raises(FormatError, match="utterance a appears twice"):
+    with pytest.raises(InputError, match="utterance a appears twice"):
         read_wav_scp(tmp_path / "wav.scp")
     (tmp_path / "wav.scp").write_text("a x.wav\n")
     (tmp_path / "utt2spk").write_text("b s\n")
-    with pytest.raises(FormatError, match="no speaker for utterance a"):
+    with pytest.raises(InputError, match="no speaker for utterance a"):
         read_wav_scp(tmp_path / "wav.scp", tmp_path / "utt2spk")
 
 

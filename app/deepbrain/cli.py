@@ -15,6 +15,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import DeepbrainError
+from .interrupts import exit_code as interrupt_exit_code, signals_as_interrupts
 
 
 def _layer_list(text: str) -> tuple[int, ...]:
@@ -116,29 +117,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _HeldWarnings(logging.Handler):
+    """Warnings wait until the command ends: shown after a success, dropped after a failure,
+    so that a failure is the one line it promises to be."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.setFormatter(logging.Formatter("deepbrain: warning: %(message)s"))
+        self.held: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.held.append(self.format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
+    held = _HeldWarnings()
+    root = logging.getLogger()
+    root.addHandler(held)
+    root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
+    command = {"activations": cmd_activations, "info": cmd_info, "doctor": cmd_doctor,
+               "build-map": cmd_build_map, "gui": cmd_gui}[args.command]
+    interrupts = None
     try:
-        return {"activations": cmd_activations, "info": cmd_info,
-                "doctor": cmd_doctor, "build-map": cmd_build_map,
-                "gui": cmd_gui}[args.command](args)
-    except DeepbrainError as e:
-        if args.traceback:
+        with signals_as_interrupts() as interrupts:
+            code = command(args)
+        for line in held.held:
+            print(line, file=sys.stderr)
+        return code
+    except BaseException as e:
+        stop = interrupts.as_exception(e) if interrupts is not None else None
+        if stop is not None:
+            print(f"deepbrain: interrupted ({stop or 'SIGINT'})", file=sys.stderr)
+            return interrupt_exit_code(stop)
+        if not isinstance(e, DeepbrainError) or args.traceback:
             raise
         print(f"deepbrain: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("deepbrain: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        root.removeHandler(held)
 
 
 def cmd_activations(args) -> int:
     from .model import load_model
     from .pipeline import Request, compute_activations, read_wav_scp, select_engine, \
         utterances_from_wavs
-    from .results import ResultsWriter
+    from .results import ResultsWriter, check_output_dir
 
     if bool(args.wavs) == bool(args.scp):
         raise DeepbrainError("give either WAV files or --scp wav.scp (not both, not neither)")
@@ -147,14 +172,21 @@ def cmd_activations(args) -> int:
     if args.nj < 1:
         raise DeepbrainError(f"--nj must be at least 1, got {args.nj}")
     started = time.monotonic()
+    writer = ResultsWriter(args.out, force=args.force)  # refuses before any work is done
+    keep_workdir = Path(args.keep_workdir).absolute() if args.keep_workdir else None
+    if keep_workdir is not None:
+        check_output_dir(keep_workdir, "--keep-workdir")
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
     model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
     layers = args.layers or tuple(range(1, model.num_hidden + 1))
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
                       channel=args.channel, resample=args.resample, nj=args.nj,
-                      keep_workdir=Path(args.keep_workdir) if args.keep_workdir else None)
-    writer = ResultsWriter(args.out, force=args.force)  # refuses before any work is done
+                      keep_workdir=keep_workdir)
     choice = select_engine(args.engine)
+    if keep_workdir is not None and choice.name != "kaldi":
+        raise DeepbrainError(f"--keep-workdir keeps the Kaldi engine's work dir, but the engine "
+                             f"is {choice.name} ({choice.reason}); drop --keep-workdir or use "
+                             f"--engine kaldi")
     if not args.quiet:
         print(f"deepbrain: engine {choice.name}: {choice.reason}", file=sys.stderr)
     progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
@@ -172,6 +204,8 @@ def cmd_activations(args) -> int:
             "engine": choice.name, "utterances": len(utts), "frames": frames,
             "frame_shift": model.frame_shift, "layers": {str(k): u for k, u in units.items()},
             "seconds": round(seconds, 3)})
+    for line in writer.recovered:
+        print(f"deepbrain: {out}: {line}", file=sys.stderr)
     unit_text = ", ".join(f"{k}:{u}" for k, u in units.items())
     print(f"{len(utts)} utterance(s), {frames} frames ({frames * model.frame_shift:.2f} s of "
           f"speech), {len(layers)} layer(s) (units {unit_text}), engine {choice.name}, "

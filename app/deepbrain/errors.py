@@ -31,10 +31,22 @@ class ModelError(DeepbrainError):
     exit_code = 4
 
 
-class OutputExistsError(DeepbrainError):
-    """An output directory that already holds results."""
+class InputError(DeepbrainError):
+    """An input table (wav.scp, utt2spk, labels, transcripts) that is missing or malformed;
+    the audio's exit code, as these name the audio."""
+
+    exit_code = 3
+
+
+class OutputError(DeepbrainError):
+    """An output that cannot be written: not a directory, read-only, full, locked by another
+    run, or already holding results (:class:`OutputExistsError`)."""
 
     exit_code = 5
+
+
+class OutputExistsError(OutputError):
+    """An output directory that already holds results."""
 
 
 class KaldiError(DeepbrainError):

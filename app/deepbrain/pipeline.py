@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import AudioError, Cancelled, DeepbrainError, FormatError
+from .errors import AudioError, Cancelled, DeepbrainError, InputError
 from .model import Model
 
 STAGES = ("mfcc", "cmvn", "splice", "transform", "forward")
@@ -120,13 +120,13 @@ def read_wav_scp(path: str | os.PathLike, utt2spk: str | os.PathLike | None = No
     utts = []
     for utt_id, rx in entries:
         if rx.endswith("|") or rx == "-":
-            raise FormatError(f"{path}: entry {utt_id} is a command or stdin ({rx[:40]!r}); "
+            raise InputError(f"{path}: entry {utt_id} is a command or stdin ({rx[:40]!r}); "
                               f"deepbrain reads wav files only: write the audio to a wav first")
         if utt2spk and utt_id not in speakers:
-            raise FormatError(f"{utt2spk}: has no speaker for utterance {utt_id}")
+            raise InputError(f"{utt2spk}: has no speaker for utterance {utt_id}")
         utts.append(Utterance(utt_id, Path(rx), speakers.get(utt_id, utt_id)))
     if not utts:
-        raise FormatError(f"{path}: no utterances")
+        raise InputError(f"{path}: no utterances")
     return utts
 
 
@@ -134,16 +134,16 @@ def _read_table(path, what: str) -> list[tuple[str, str]]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read the {what} ({e})") from None
+        raise InputError(f"{path}: cannot read the {what} ({e})") from None
     out, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         parts = line.strip().split(None, 1)
         if len(parts) != 2:
-            raise FormatError(f"{path}: line {n} is not '<utt-id> <value>' ({what})")
+            raise InputError(f"{path}: line {n} is not '<utt-id> <value>' ({what})")
         if parts[0] in seen:
-            raise FormatError(f"{path}: utterance {parts[0]} appears twice ({what})")
+            raise InputError(f"{path}: utterance {parts[0]} appears twice ({what})")
         seen.add(parts[0])
         out.append((parts[0], parts[1].strip()))
     return out
@@ -193,6 +193,30 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
             raise DeepbrainError(f"layer {k} asked for, but {model.path / 'final.nnet'} has "
                                  f"hidden layers 1..{hidden}")
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
+
+
+# Where a stage's numbers come from: the file to look at when a stage gives NaN or inf.
+_STAGE_SOURCE = {"feats": "conf/mfcc.conf (e.g. a huge --dither or --preemphasis-coefficient)",
+                 "cmvn_feats": "cmvn_opts", "spliced": "splice_opts", "transformed": "final.mat",
+                 "nnet_input": "final.feature_transform", "output": "final.nnet"}
+
+
+def first_nonfinite(stages: Sequence[tuple[str, np.ndarray]]) -> tuple[str, int] | None:
+    """The first (stage, frame) whose values are NaN or infinite, in the order given."""
+    for name, m in stages:
+        if m is not None and m.size and not np.isfinite(m).all():
+            return name, int(np.flatnonzero(~np.isfinite(m).all(axis=tuple(range(1, m.ndim))))[0])
+    return None
+
+
+def nonfinite_error(utt_id: str, stage: str, frame: int, model: Model) -> DeepbrainError:
+    """The error for NaN/inf values first seen in ``stage``, naming the file they come from."""
+    from .errors import ModelError
+
+    source = _STAGE_SOURCE.get(stage, "final.nnet (weights so large that sums overflow)")
+    return ModelError(f"{model.path}: utterance {utt_id}: stage {stage} gave NaN or infinite "
+                      f"values (first at frame {frame}); they come from the model's {source}: "
+                      f"fix that file; nothing was written")
 
 
 def freeze_layers(layers: dict[int, np.ndarray]) -> Mapping[int, np.ndarray]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from ..audio import load_for_model
 from ..features import (apply_cmvn, compute_cmvn_stats, compute_mfcc_feats, splice_feats,
                         transform_feats)
 from ..model import Model
 from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
-                        Utterance, check_cancel, freeze_layers)
+                        Utterance, check_cancel, first_nonfinite, freeze_layers,
+                        nonfinite_error)
 
 NAME = "numpy"
 
@@ -29,6 +32,9 @@ def run(utts: Sequence[Utterance], model: Model, request: Request,
         check_cancel(cancel)
         audio = load_for_model(utt.path, model.sample_rate, request.channel, request.resample)
         feats[utt.utt_id] = compute_mfcc_feats(audio, model.mfcc)
+        bad = first_nonfinite([("feats", feats[utt.utt_id])])
+        if bad is not None:  # before CMVN statistics mix it into other utterances
+            raise nonfinite_error(utt.utt_id, *bad, model)
         report(Progress("mfcc", i + 1, total, utt.utt_id))
     stats = _cmvn_stats(utts, feats, model)
     for i, utt in enumerate(utts):
@@ -49,6 +55,14 @@ def _cmvn_stats(utts, feats, model: Model) -> dict:
 
 def _forward_one(utt: Utterance, feats, stats, model: Model, request: Request, report,
                  i: int, total: int) -> Activations:
+    # Overflow (a model's huge weights or options) is not warned about here but checked in
+    # the results, so that the error names the first stage that gave NaN or inf.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _forward_checked(utt, feats, stats, model, request, report, i, total)
+
+
+def _forward_checked(utt: Utterance, feats, stats, model: Model, request: Request, report,
+                     i: int, total: int) -> Activations:
     cmvn_feats = apply_cmvn(feats, stats, model.cmvn)
     report(Progress("cmvn", i + 1, total, utt.utt_id))
     spliced = transformed = None
@@ -60,6 +74,12 @@ def _forward_one(utt: Utterance, feats, stats, model: Model, request: Request, r
         report(Progress("transform", i + 1, total, utt.utt_id))
     nnet_input = model.feature_transform.propagate(x) if model.feature_transform else x
     layers, output = model.nnet.propagate_layers(nnet_input, request.layers, request.output)
+    bad = first_nonfinite([("feats", feats), ("cmvn_feats", cmvn_feats), ("spliced", spliced),
+                           ("transformed", transformed), ("nnet_input", nnet_input),
+                           *((f"layer{k}", m) for k, m in sorted(layers.items())),
+                           ("output", output)])
+    if bad is not None:
+        raise nonfinite_error(utt.utt_id, *bad, model)
     report(Progress("forward", i + 1, total, utt.utt_id))
     stages = Stages(feats, stats, cmvn_feats, spliced, transformed, nnet_input) \
         if request.keep_intermediate else None
