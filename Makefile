@@ -13,7 +13,7 @@ EXTRAS ?= dev,gui
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
@@ -29,7 +29,7 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build app/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist app/*.egg-info .pytest_cache .hypothesis
 
 bench: venv
 	$(BIN)/python scripts/bench.py

@@ -181,3 +181,26 @@ def test_console_script_runs(tiny_model):
     r = subprocess.run([sys.executable, "-m", "deepbrain", "info", str(tiny_model)],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "2 hidden layers" in r.stdout
+
+
+def test_no_model_means_the_demo_model_and_says_so(tmp_path, capsys):
+    from deepbrain.resources import demo_model_dir
+
+    code, stdout, _ = run(capsys, "models")
+    assert code == 0 and str(demo_model_dir()) in stdout
+    code, stdout, _ = run(capsys, "info")
+    assert code == 0 and "the demo model that ships with deepbrain" in stdout
+    wav = demo_model_dir() / "examples" / "m4-000240.wav"
+    code, stdout, err = run(capsys, "activations", wav, "--out", tmp_path / "o", "--engine",
+                            "numpy", "--layers", "1")
+    assert code == 0, err
+    assert f"no --model given: using the demo model at {demo_model_dir()}" in err
+
+
+def test_a_recipes_override_that_is_wrong_is_named(tmp_path, monkeypatch):
+    from deepbrain.errors import KaldiError
+    from deepbrain.resources import recipes_dir
+
+    monkeypatch.setenv("DEEPBRAIN_KALDI_RECIPES", str(tmp_path))
+    with pytest.raises(KaldiError, match="DEEPBRAIN_KALDI_RECIPES has no getact.sh"):
+        recipes_dir()

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("wavs", nargs="*", metavar="WAV", help="wav files (utterance id = file stem)")
     a.add_argument("--scp", help="a Kaldi wav.scp instead of WAV arguments")
     a.add_argument("--utt2spk", help="with --scp: speakers, for per-speaker CMVN")
-    a.add_argument("--model", required=True, help="the model directory")
+    a.add_argument("--model", help="the model directory (default: the demo model that "
+                   "ships with deepbrain; see deepbrain models)")
     a.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
     a.add_argument("--layers", type=_layer_list, default=(), metavar="1,3",
                    help="hidden layers to write (default: all)")
@@ -69,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
 
     i = sub.add_parser("info", help="validate a model directory and describe it")
-    i.add_argument("model", help="the model directory")
+    i.add_argument("model", nargs="?", help="the model directory (default: the demo model)")
+
+    sub.add_parser("models", help="where the models that ship with deepbrain are")
 
     m = sub.add_parser("build-map", help="make the per-layer maps (t-SNE + Delaunay) from a "
                        "phone-labelled corpus, or from an activity-patterns file",
@@ -102,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gui", help="the window: open or record a wav, watch every layer",
                        description="Opens the window (needs a display; headless: xvfb-run -a). "
                        "With --screenshot, renders --model/--wav at --frame to a PNG and exits.")
-    g.add_argument("--model", help="the model directory (default: the last one opened)")
+    g.add_argument("--model", help="the model directory (default: the last one opened, "
+                   "else the demo model)")
     g.add_argument("--wav", help="a wav to open")
     g.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
     g.add_argument("--layers", type=_layer_list, default=(), metavar="1,3", help="layers "
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.addHandler(held)
     root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
     command = {"activations": cmd_activations, "info": cmd_info, "doctor": cmd_doctor,
-               "build-map": cmd_build_map, "gui": cmd_gui}[args.command]
+               "build-map": cmd_build_map, "gui": cmd_gui, "models": cmd_models}[args.command]
     interrupts = None
     try:
         with signals_as_interrupts() as interrupts:
@@ -177,6 +181,7 @@ def cmd_activations(args) -> int:
     if keep_workdir is not None:
         check_output_dir(keep_workdir, "--keep-workdir")
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
+    args.model = _model_or_demo(args.model, args.quiet)
     model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
     layers = args.layers or tuple(range(1, model.num_hidden + 1))
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
@@ -218,11 +223,35 @@ def _show_progress(p) -> None:
           flush=True)
 
 
+def _model_or_demo(model: str | None, quiet: bool = True) -> str:
+    """``model``, or the demo model that ships with deepbrain (saying so unless quiet)."""
+    if model:
+        return model
+    from .resources import demo_model_dir
+
+    demo = demo_model_dir()
+    if not quiet:
+        print(f"deepbrain: no --model given: using the demo model at {demo}", file=sys.stderr)
+    return str(demo)
+
+
+def cmd_models(args) -> int:
+    from .resources import demo_model_dir
+
+    demo = demo_model_dir()
+    print(f"demo       {demo}")
+    print("           used when no --model is given; `deepbrain info` describes it, "
+          "its README.md says how it was made")
+    return 0
+
+
 def cmd_info(args) -> int:
     from .model import load_model
 
-    m = load_model(args.model)
-    print(f"model      {m.path}")
+    demo = not args.model
+    m = load_model(_model_or_demo(args.model))
+    print(f"model      {m.path}" + ("  (the demo model that ships with deepbrain)" if demo
+                                    else ""))
     print(f"front end  mfcc {m.mfcc.num_ceps} ceps @ {m.sample_rate} Hz (energy "
           f"{'on' if m.mfcc.use_energy else 'off'}, dither {m.mfcc.dither:g}); cmvn "
           f"{'means+vars' if m.cmvn.norm_vars else 'means' if m.cmvn.norm_means else 'off'}; "
@@ -318,10 +347,13 @@ def cmd_doctor(args) -> int:
             print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING')}")
         for name in kaldi_engine.UTILS:
             print(f"  utils/{name:<14} {kaldi.utils.get(name, 'MISSING')}")
-    try:
-        print(f"recipes    {kaldi_engine.recipes_dir()}")
-    except DeepbrainError as e:
-        print(f"recipes    {e}")
+    from .resources import demo_model_dir, recipes_dir
+
+    for name, where in (("recipes", recipes_dir), ("demo model", demo_model_dir)):
+        try:
+            print(f"{name:<10} {where()}")
+        except DeepbrainError as e:
+            print(f"{name:<10} {e}")
     choice = select_engine("auto")
     print(f"auto       engine {choice.name}: {choice.reason}")
     gui = [m for m in ("PyQt5", "pyqtgraph", "OpenGL") if importlib.util.find_spec(m) is None]

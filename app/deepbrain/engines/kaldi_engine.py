@@ -29,6 +29,7 @@ from ..nnet1 import write_nnet
 from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
                         Utterance, check_cancel, first_nonfinite, freeze_layers,
                         nonfinite_error)
+from ..resources import recipes_dir
 
 NAME = "kaldi"
 BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
@@ -71,16 +72,6 @@ def find_kaldi(env: dict | None = None) -> KaldiInstall | None:
     bins = {b: p for b in BINARIES + EXTRAS if (p := shutil.which(b, path=search))}
     utils = {u: str(root / _UTILS_DIR / u) for u in UTILS if (root / _UTILS_DIR / u).exists()}
     return KaldiInstall(root, where, bins, utils)
-
-
-def recipes_dir() -> Path:
-    """``kaldi_recipes/`` of this checkout, or ``$DEEPBRAIN_KALDI_RECIPES``."""
-    override = os.environ.get("DEEPBRAIN_KALDI_RECIPES")
-    d = Path(override) if override else Path(__file__).resolve().parents[3] / "kaldi_recipes"
-    if not (d / "getact.sh").is_file():
-        raise KaldiError(f"{d / 'getact.sh'}: not found; run deepbrain from its checkout "
-                         f"(pip install -e .) or set DEEPBRAIN_KALDI_RECIPES to kaldi_recipes/")
-    return d
 
 
 def require(kaldi: KaldiInstall | None) -> str:

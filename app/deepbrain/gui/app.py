@@ -11,6 +11,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from ..colouring import ColourOptions
 from ..errors import DeepbrainError
+from ..resources import demo_model_dir
 
 DARK = {
     QtGui.QPalette.Window: "#1b1e23", QtGui.QPalette.WindowText: "#d7dbe2",
@@ -93,7 +94,9 @@ def run(args) -> int:
             window.deleteLater()
             QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
     model = args.model or window.settings.value("model", "")
-    if model and (args.model or Path(model).is_dir()):
+    if not (model and (args.model or Path(model).is_dir())):
+        model = _demo_model()  # a first start: the model that ships with deepbrain
+    if model:
         window.load_model(model, remember=bool(args.model))
     window.show()
     if args.layers and window.model is not None:
@@ -118,8 +121,10 @@ def show_layers(window, layers) -> None:
 
 
 def screenshot(app: QtWidgets.QApplication, window, args) -> int:
-    if not args.model or not args.wav:
-        raise DeepbrainError("--screenshot needs --model DIR and --wav FILE")
+    if not args.wav:
+        raise DeepbrainError("--screenshot needs --wav FILE")
+    if not args.model:
+        args.model = str(demo_model_dir())
     # Errors are raised to the CLI instead of shown in dialogs.
     window.show_error = _raise
     window.resize(*parse_size(args.size))
@@ -139,6 +144,13 @@ def screenshot(app: QtWidgets.QApplication, window, args) -> int:
     if not window.render_image().save(str(out)):
         raise DeepbrainError(f"{out}: cannot write the PNG (does the folder exist?)")
     return 0
+
+
+def _demo_model() -> str:
+    try:
+        return str(demo_model_dir())
+    except DeepbrainError:
+        return ""
 
 
 def _raise(title: str, error) -> None:

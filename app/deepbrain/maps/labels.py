@@ -125,6 +125,7 @@ def fit_to_frames(classes: np.ndarray, num_frames: int, utt: str, source: str) -
 def labels_from_alignment(ali_dir: Path, work: Path) -> tuple[Path, Path]:
     """(phones.ark, phones.txt) from a Kaldi alignment dir, through the recipe."""
     from ..engines import kaldi_engine
+    from ..resources import recipes_dir
 
     kaldi = kaldi_engine.find_kaldi()
     kaldi_engine.require(kaldi)
@@ -132,7 +133,7 @@ def labels_from_alignment(ali_dir: Path, work: Path) -> tuple[Path, Path]:
         raise FormatError(f"{ali_dir}: an alignment dir needs phones.txt (Kaldi's align "
                           f"scripts copy it from the lang dir); copy it there")
     out = work / "phones.ark"
-    script = kaldi_engine.recipes_dir() / "local" / "ali_to_phones.sh"
+    script = recipes_dir() / "local" / "ali_to_phones.sh"
     r = subprocess.run(["bash", str(script), str(ali_dir), str(out)], capture_output=True,
                        text=True, env=dict(os.environ, KALDI_ROOT=str(kaldi.root)))
     if r.returncode != 0:
