@@ -11,89 +11,18 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Sequence
 
-import numpy as np
 
-from .errors import AudioError, Cancelled, DeepbrainError, InputError
+# The artefacts live in their own module; they are named here too for existing importers.
+from .artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook,  # noqa: F401
+                        Request, Stages, Utterance, check_cancel, first_nonfinite,
+                        freeze_layers, nonfinite_error)
+from .errors import AudioError, DeepbrainError, InputError
 from .model import Model
 
 STAGES = ("mfcc", "cmvn", "splice", "transform", "forward")
 ENGINES = ("auto", "numpy", "kaldi")
-
-
-@dataclass(frozen=True)
-class Utterance:
-    utt_id: str
-    path: Path
-    speaker: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """``done`` of ``total`` units of work finished in ``stage``."""
-
-    stage: str
-    done: int
-    total: int
-    utt_id: str = ""
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to compute: which hidden layers (1-based), the output too, the stage outputs too."""
-
-    layers: tuple[int, ...]
-    output: bool = False
-    keep_intermediate: bool = False
-    channel: int | None = None
-    resample: bool = False
-    nj: int = 1                       # Kaldi engine: parallel jobs
-    keep_workdir: Path | None = None  # Kaldi engine: keep its work dir here
-
-
-@dataclass(frozen=True, eq=False)
-class Stages:
-    """Each stage's output for one utterance (what ``--keep-intermediate`` writes)."""
-
-    feats: np.ndarray
-    cmvn: np.ndarray
-    cmvn_feats: np.ndarray
-    spliced: np.ndarray | None
-    transformed: np.ndarray | None
-    nnet_input: np.ndarray
-
-    def items(self) -> list[tuple[str, np.ndarray]]:
-        """(golden-file name, matrix) for the stages this model has."""
-        names = ("feats", "cmvn", "cmvn_feats", "spliced", "transformed", "nnet_input")
-        return [(n, getattr(self, n)) for n in names if getattr(self, n) is not None]
-
-
-@dataclass(frozen=True, eq=False)
-class Activations:
-    """One utterance's hidden layer outputs (layer number -> frames x units, float32)."""
-
-    utt_id: str
-    layers: Mapping[int, np.ndarray]
-    output: np.ndarray | None
-    frame_shift: float
-    engine: str
-    stages: Stages | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return next(iter(self.layers.values())).shape[0] if self.layers else \
-            (self.output.shape[0] if self.output is not None else 0)
-
-
-ProgressHook = Callable[[Progress], None]
-CancelHook = Callable[[], bool]
-
-
-def check_cancel(cancel: CancelHook | None) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled")
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -193,31 +122,3 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
             raise DeepbrainError(f"layer {k} asked for, but {model.path / 'final.nnet'} has "
                                  f"hidden layers 1..{hidden}")
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
-
-
-# Where a stage's numbers come from: the file to look at when a stage gives NaN or inf.
-_STAGE_SOURCE = {"feats": "conf/mfcc.conf (e.g. a huge --dither or --preemphasis-coefficient)",
-                 "cmvn_feats": "cmvn_opts", "spliced": "splice_opts", "transformed": "final.mat",
-                 "nnet_input": "final.feature_transform", "output": "final.nnet"}
-
-
-def first_nonfinite(stages: Sequence[tuple[str, np.ndarray]]) -> tuple[str, int] | None:
-    """The first (stage, frame) whose values are NaN or infinite, in the order given."""
-    for name, m in stages:
-        if m is not None and m.size and not np.isfinite(m).all():
-            return name, int(np.flatnonzero(~np.isfinite(m).all(axis=tuple(range(1, m.ndim))))[0])
-    return None
-
-
-def nonfinite_error(utt_id: str, stage: str, frame: int, model: Model) -> DeepbrainError:
-    """The error for NaN/inf values first seen in ``stage``, naming the file they come from."""
-    from .errors import ModelError
-
-    source = _STAGE_SOURCE.get(stage, "final.nnet (weights so large that sums overflow)")
-    return ModelError(f"{model.path}: utterance {utt_id}: stage {stage} gave NaN or infinite "
-                      f"values (first at frame {frame}); they come from the model's {source}: "
-                      f"fix that file; nothing was written")
-
-
-def freeze_layers(layers: dict[int, np.ndarray]) -> Mapping[int, np.ndarray]:
-    return MappingProxyType(dict(sorted(layers.items())))

@@ -33,7 +33,7 @@ from pathlib import Path
 import kaldiio
 
 from .errors import OutputError, OutputExistsError
-from .pipeline import Activations
+from .artefacts import Activations
 
 _RESULT = re.compile(r"^(layer\d+|output|feats|cmvn|cmvn_feats|spliced|transformed|nnet_input)"
                      r"\.(ark|scp)$|^(summary\.json|utt2num_frames)$")

@@ -26,7 +26,7 @@ from ..errors import Cancelled, KaldiError
 from ..features import check_audio
 from ..model import Model
 from ..nnet1 import write_nnet
-from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
+from ..artefacts import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
                         Utterance, check_cancel, first_nonfinite, freeze_layers,
                         nonfinite_error)
 from ..resources import recipes_dir
@@ -313,15 +313,14 @@ def _read_results(exp: Path, ids: dict[str, str], model: Model, request: Request
         if stages:
             spk = safe.split("-", 1)[0]
             inputs = stages.get("transformed", stages["cmvn_feats"])
-            st = Stages(stages["feats"][safe], stages["cmvn"][spk], stages["cmvn_feats"][safe],
-                        stages["spliced"][safe] if "spliced" in stages else None,
-                        stages["transformed"][safe] if "transformed" in stages else None,
-                        stages["nnet_input"][safe] if "nnet_input" in stages else inputs[safe])
+            st = Stages([(n, stages[n][spk if n == "cmvn" else safe]) for n in stages])
+            if "nnet_input" not in st:  # no feature transform: the network's input is this
+                st = Stages(st.items() + [("nnet_input", inputs[safe])])
         acts = Activations(user_id, freeze_layers({k: t[safe] for k, t in layers.items()}),
                            output[safe] if output is not None else None, model.frame_shift,
                            NAME, st)
         if first_nonfinite([*acts.layers.items(), ("output", acts.output)]) is not None:
-            raise nonfinite_error(user_id, *_first_nonfinite_stage(exp, safe), model)
+            raise nonfinite_error(user_id, *_first_nonfinite_stage(exp, safe), model.path)
         yield acts
 
 

@@ -15,7 +15,7 @@ from ..audio import load_for_model
 from ..features import (apply_cmvn, compute_cmvn_stats, compute_mfcc_feats, splice_feats,
                         transform_feats)
 from ..model import Model
-from ..pipeline import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
+from ..artefacts import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
                         Utterance, check_cancel, first_nonfinite, freeze_layers,
                         nonfinite_error)
 
@@ -34,7 +34,7 @@ def run(utts: Sequence[Utterance], model: Model, request: Request,
         feats[utt.utt_id] = compute_mfcc_feats(audio, model.mfcc)
         bad = first_nonfinite([("feats", feats[utt.utt_id])])
         if bad is not None:  # before CMVN statistics mix it into other utterances
-            raise nonfinite_error(utt.utt_id, *bad, model)
+            raise nonfinite_error(utt.utt_id, *bad, model.path)
         report(Progress("mfcc", i + 1, total, utt.utt_id))
     stats = _cmvn_stats(utts, feats, model)
     for i, utt in enumerate(utts):
@@ -79,8 +79,9 @@ def _forward_checked(utt: Utterance, feats, stats, model: Model, request: Reques
                            *((f"layer{k}", m) for k, m in sorted(layers.items())),
                            ("output", output)])
     if bad is not None:
-        raise nonfinite_error(utt.utt_id, *bad, model)
+        raise nonfinite_error(utt.utt_id, *bad, model.path)
     report(Progress("forward", i + 1, total, utt.utt_id))
-    stages = Stages(feats, stats, cmvn_feats, spliced, transformed, nnet_input) \
-        if request.keep_intermediate else None
+    stages = Stages([("feats", feats), ("cmvn", stats), ("cmvn_feats", cmvn_feats),
+                     ("spliced", spliced), ("transformed", transformed),
+                     ("nnet_input", nnet_input)]) if request.keep_intermediate else None
     return Activations(utt.utt_id, freeze_layers(layers), output, model.frame_shift, NAME, stages)
