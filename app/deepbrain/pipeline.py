@@ -187,12 +187,20 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
                         cancel: CancelHook | None = None) -> Iterator[Activations]:
     """Activations for each utterance, in order, computed by the chosen engine."""
     choice = select_engine(engine) if isinstance(engine, str) else engine
-    hidden = model.num_hidden
-    for k in request.layers:
-        if not 1 <= k <= hidden:
-            raise DeepbrainError(f"layer {k} asked for, but {model.path / 'final.nnet'} has "
-                                 f"hidden layers 1..{hidden}")
+    check_layers(request.layers, model)
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
+
+
+def check_layers(layers: Sequence[int], model: Model) -> tuple[int, ...]:
+    """``layers`` (1-based) checked against the model; none means all of its hidden layers."""
+    hidden = model.num_hidden
+    if not layers:
+        return tuple(range(1, hidden + 1))
+    wrong = [k for k in layers if not 1 <= k <= hidden]
+    if wrong:
+        raise DeepbrainError(f"layer {wrong[0]} asked for, but {model.path / 'final.nnet'} has "
+                             f"hidden layers 1..{hidden}; choose --layers in that range")
+    return tuple(layers)
 
 
 def freeze_layers(layers: dict[int, np.ndarray]) -> Mapping[int, np.ndarray]:
