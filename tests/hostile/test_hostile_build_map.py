@@ -1,8 +1,15 @@
-"""Hostile ``build-map`` input (issue 9, item 8): one line and a documented code, never a
-traceback, never a model directory left broken."""
+"""Hostile ``build-map`` input and interruptions (issue 9, items 8, 13 and the build-map part
+of 3): one line and a documented code, never a traceback, never a hang, never a model
+directory left broken or littered."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import kaldiio
@@ -13,6 +20,7 @@ from deepbrain.cli import main
 from deepbrain.options import MfccOptions
 from support import speechlike, wav_bytes, write_tiny_model
 
+APP = Path(__file__).resolve().parents[2] / "app"
 PHONES = "sil 0\naa 1\niy 2\ns 3\nm 4\n"
 
 
@@ -145,3 +153,141 @@ def test_a_map_that_fits_goes_into_the_model_dir(patterns, tmp_path, capsys):
     assert code == 0, err
     code, out, _ = run(capsys, "info", model)
     assert code == 0 and "map 24 points" in out
+
+
+# -- items 13 and 3: interruptions, in a real process, as a user sends them --------------------
+
+def deepbrain(*args, **kwargs) -> subprocess.Popen:
+    """``python -m deepbrain ARGS`` in its own process group (as a shell job is)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(APP), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-m", "deepbrain", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kwargs)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for(condition, proc, timeout=120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"deepbrain ended (exit {proc.returncode}) before the moment to "
+                        f"interrupt it: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the moment to interrupt never came")
+        time.sleep(0.002)
+
+
+def finish(proc, timeout=60) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"deepbrain hung for {timeout} s after the signal")
+    return proc.returncode, err
+
+
+def group_is_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+
+@needs_proc
+@pytest.mark.slow
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_during_parallel_jobs(corpus, tmp_path, attempt):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the two
+    workers run: exit 130 with one line, no worker trace, no hang, no process left, nothing
+    written."""
+    out = tmp_path / "out"
+    proc = deepbrain(*corpus_args(corpus, out), "--nj", "2")
+    wait_for(lambda: len(children(proc.pid)) >= 2, proc)
+    workers = children(proc.pid)
+    time.sleep(random.Random(attempt).uniform(0.0, 0.5))
+    os.killpg(proc.pid, signal.SIGINT)
+    code, err = finish(proc)
+    assert (code, err) == (130, "deepbrain: interrupted\n")
+    assert group_is_gone(proc.pid) and not any(Path(f"/proc/{w}").exists() for w in workers)
+    assert not out.exists()
+
+
+@needs_proc
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_while_maps_are_written_into_the_model_dir(corpus, tmp_path, sig):
+    """The build-map part of item 3: ``.lda.partial-PID`` must not stay in the model dir."""
+    model = write_tiny_model(tmp_path / "model")
+    args = corpus_args(corpus, model)
+    proc = deepbrain(*args, "--plot", "--nj", "2")
+    wait_for(lambda: any(model.glob(".lda.partial-*")), proc)
+    proc.send_signal(sig)
+    code, err = finish(proc)
+    assert (code, err) == (130, "deepbrain: interrupted\n")
+    assert sorted(p.name for p in model.iterdir()) == ["ali_train_pdf.counts",
+                                                       "final.feature_transform", "final.nnet"]
+    assert group_is_gone(proc.pid)
+
+
+@needs_proc
+@pytest.mark.slow
+def test_a_worker_that_dies_is_one_line(corpus, tmp_path):
+    out = tmp_path / "out"
+    proc = deepbrain(*corpus_args(corpus, out), "--nj", "2")
+    wait_for(lambda: len(children(proc.pid)) >= 2, proc)
+    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    code, err = finish(proc)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("deepbrain: error: build-map job ") and \
+        "was killed by SIGKILL before it finished (out of memory? try fewer --nj)" in err
+    assert group_is_gone(proc.pid) and not out.exists()
+
+
+def test_a_worker_error_is_the_error(corpus, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    scp = (corpus / "data" / "wav.scp").read_text().splitlines()
+    bad = tmp_path / "u5.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    scp[5] = f"u5 {bad}"
+    (data / "wav.scp").write_text("\n".join(scp) + "\n")
+    args = corpus_args(corpus, tmp_path / "out")
+    args[args.index(corpus / "data")] = data
+    code, _, err = run(capsys, *args, "--nj", "2")
+    assert code == 3 and err.count("\n") == 1
+    assert err.startswith(f"deepbrain: error: {bad}: no fmt  chunk")
+    assert not (tmp_path / "out").exists()
+
+
+def test_parallel_jobs_report_progress(corpus, tmp_path):
+    from deepbrain.maps.build import MapOptions, accumulate
+    from deepbrain.maps.labels import read_labels, read_phone_set
+    from deepbrain.model import load_model
+    from deepbrain.pipeline import read_wav_scp
+
+    seen = []
+    stats = accumulate(read_wav_scp(corpus / "data" / "wav.scp"),
+                       load_model(corpus / "model"), (1, 2),
+                       read_labels(corpus / "labels.ark"), read_phone_set(corpus / "phones.txt"),
+                       "labels.ark", MapOptions(), "numpy", 2, progress=seen.append)
+    assert stats.counts.sum() > 0
+    forward = [p.done for p in seen if p.stage == "forward"]
+    assert forward == sorted(forward) and forward[-1] == 16 and seen[-1].total == 16

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ..model import Model
 from ..nnet1 import read_nnet
 from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
                         check_cancel, compute_activations, select_engine)
+from .jobs import run_forked, signals_held
 from .labels import PhoneSet, fit_to_frames
 from .layout import MIN_UNITS, delaunay, neighbour_keeping, tsne_points
 from .selectivity import Selectivity, activity_patterns, pattern_entropy, regions, selectivity
@@ -82,27 +82,15 @@ def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
     shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj)
     if len(jobs) == 1:
         return _accumulate_job(jobs[0], 0, *shared, progress=progress, cancel=cancel)
-    global _FORKED  # the workers inherit these through fork instead of a pickled copy
-    _FORKED = (jobs, shared)
-    try:
-        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-            parts = pool.map(_forked_job, range(len(jobs)))
-    finally:
-        _FORKED = None
+
+    def job(i: int, report: ProgressHook, stop: CancelHook) -> CorpusStats:
+        return _accumulate_job(jobs[i], i, *shared, progress=report, cancel=stop)
+
+    parts = run_forked(len(jobs), job, len(utts), progress, cancel)
     total = parts[0]
     for part in parts[1:]:
         total.merge(part)
-    if progress:
-        progress(Progress("forward", len(utts), len(utts)))
     return total
-
-
-_FORKED = None
-
-
-def _forked_job(i: int) -> CorpusStats:
-    jobs, shared = _FORKED
-    return _accumulate_job(jobs[i], i, *shared)
 
 
 def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts, units,
@@ -209,8 +197,10 @@ class MapWriter:
         self.tmp = self.out / f".lda.partial-{os.getpid()}"
 
     def __enter__(self) -> "MapWriter":
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        missing = [d for d in (self.out, *self.out.parents) if not d.exists()]
+        shutil.rmtree(self.tmp, ignore_errors=True)  # left by a killed run with this PID
         self.tmp.mkdir(parents=True)
+        self._made = missing[::-1]  # folders this writer made, outermost first
         return self
 
     def layer_dir(self, k: int) -> Path:
@@ -219,14 +209,25 @@ class MapWriter:
         return d
 
     def finish(self) -> None:
-        (self.out / "lda").mkdir(exist_ok=True)
-        for d in sorted(self.tmp.iterdir()):
-            target = self.out / "lda" / d.name
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(d, target)
+        """Move the new layers into ``lda/``; an old map of a layer is moved aside first and
+        removed only after the new one is in place. Signals wait until the moves are done."""
+        with signals_held():
+            (self.out / "lda").mkdir(exist_ok=True)
+            for d in sorted(p for p in self.tmp.iterdir() if p.name.isdigit()):
+                target = self.out / "lda" / d.name
+                if target.exists():
+                    os.replace(target, self.tmp / f"old-{d.name}")
+                os.replace(d, target)
+            self._made = []
 
     def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        with signals_held():  # a second Ctrl-C or a SIGTERM must not leave half of it
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            for d in reversed(self._made):  # folders made for maps that never came
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
 
 
 def _check_model_dir(out: Path, units: Mapping[int, int]) -> None:
