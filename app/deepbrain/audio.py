@@ -159,13 +159,43 @@ def quantize16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), -32768, 32767).astype(np.float32)
 
 
+MIN_RESAMPLE_RATE = 1000        # below this a header is wrong, not a recording
+MAX_RESAMPLE_RATE = 768000      # the highest rate audio interfaces record at
+MAX_RESAMPLED_SAMPLES = 1 << 28  # 4.7 hours at 16 kHz, 2 GiB as float64
+
+
 def resample(audio: Audio, rate: int) -> Audio:
     """Polyphase resampling (scipy) to ``rate``, rounded to 16-bit values."""
     from scipy.signal import resample_poly
 
+    check_resample(audio, rate)
     g = gcd(rate, audio.sample_rate)
     y = resample_poly(audio.samples.astype(np.float64), rate // g, audio.sample_rate // g)
     return Audio(quantize16(y), rate, audio.source, as_on_disk=False)
+
+
+def check_resample(audio: Audio, rate: int) -> int:
+    """The number of samples resampling to ``rate`` gives, computed before anything is
+    allocated: a header's rate of 1 Hz makes an hour of audio from a second of samples
+    (and resample_poly's filter grows with the rates), so absurd rates are refused."""
+    src, lo, hi = audio.sample_rate, MIN_RESAMPLE_RATE, MAX_RESAMPLE_RATE
+    if not lo <= src <= hi:
+        raise AudioError(f"{audio.source}: its header says {src} Hz; deepbrain resamples from "
+                         f"{lo}..{hi} Hz (a rate like that means the header is wrong): "
+                         f"re-export the audio as a {rate} Hz wav")
+    if not lo <= rate <= hi:
+        raise AudioError(f"{audio.source}: cannot resample to the model's {rate} Hz (deepbrain "
+                         f"resamples to {lo}..{hi} Hz); convert the wav to {rate} Hz yourself")
+    g = gcd(rate, src)
+    up, down = rate // g, src // g
+    n = -(-audio.samples.shape[0] * up // down)
+    if n > MAX_RESAMPLED_SAMPLES:
+        raise AudioError(f"{audio.source}: {audio.duration / 3600:.1f} hours of audio would be "
+                         f"{n} samples at {rate} Hz, more than deepbrain takes at once "
+                         f"({MAX_RESAMPLED_SAMPLES}); cut it into parts, e.g. with "
+                         f"'sox {Path(audio.source).name} part.wav trim 0 3600 : newfile : "
+                         f"restart'")
+    return n
 
 
 def load_for_model(path: str | os.PathLike, sample_rate: int, channel: int | None = None,

@@ -99,11 +99,15 @@ def check_cancel(cancel: CancelHook | None) -> None:
 # -- inputs ----------------------------------------------------------------------------------
 
 def utterances_from_wavs(paths: Sequence[str | os.PathLike]) -> list[Utterance]:
-    """Utterance ids are the wavs' stems; each utterance is its own speaker."""
+    """Utterance ids are the wavs' stems; each utterance is its own speaker.
+
+    A file name need not be text (Linux names are bytes): bytes that are not UTF-8 appear in
+    the id as ``\\xff`` escapes, so that the id can be written to arks and JSON."""
     utts, seen = [], {}
     for p in paths:
         p = Path(p)
-        utt_id = re.sub(r"\s+", "_", p.stem) or "utt"
+        stem = os.fsencode(p.stem).decode("utf-8", "backslashreplace")
+        utt_id = re.sub(r"\s+", "_", stem) or "utt"
         if utt_id in seen:
             raise AudioError(f"{p}: its utterance id {utt_id!r} is also that of {seen[utt_id]}; "
                              f"rename one, or list them in a wav.scp with --scp")
