@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import struct
 import wave
 from dataclasses import dataclass
@@ -57,12 +58,7 @@ class _Format:
 def read_wav(path: str | os.PathLike, channel: int | None = None) -> Audio:
     """Read a RIFF wav; pick ``channel`` (0-based) of a multi-channel file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise AudioError(f"{path}: no such file; check the path") from None
-    except OSError as e:
-        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    data = _read_regular_file(path)
     fmt, pcm = _parse_riff(data, path)
     samples = _decode(pcm, fmt, path)
     if samples.shape[0] == 0:
@@ -79,6 +75,35 @@ def read_wav(path: str | os.PathLike, channel: int | None = None) -> Audio:
     converted = fmt.tag != _PCM or fmt.bits != 16
     return Audio(_to_int16_scale(mono, fmt), fmt.rate, str(path),
                  as_on_disk=not converted and fmt.channels == 1)
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file. Anything else is refused before a byte is read: a FIFO
+    named x.wav would block forever, /dev/zero would fill the memory. (Opened without
+    blocking, so that opening a FIFO with no writer returns at once, then checked.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file; check the path") from None
+    except OSError as e:
+        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else
+                    "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+            raise AudioError(f"{path}: is {kind}, not a wav file; deepbrain reads wav files: "
+                             f"write the audio to a file first")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # closed with f
+            return f.read()
+    except OSError as e:
+        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _parse_riff(data: bytes, path: Path) -> tuple[_Format, bytes]:

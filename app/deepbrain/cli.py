@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import signal
 import sys
 import threading
@@ -152,14 +154,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeepbrainError as e:
         if args.traceback:
             raise
-        print(f"deepbrain: error: {e}", file=sys.stderr)
+        _say(f"deepbrain: error: {e}")
         return e.exit_code
     except KeyboardInterrupt:
-        print("deepbrain: interrupted", file=sys.stderr)
+        _say("deepbrain: interrupted")
         return 130
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise
+        return 141  # what a shell reports for a command killed by SIGPIPE
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _say(line: str) -> None:
+    """The one line on stderr; a reader of stderr that went away does not change the code."""
+    try:
+        print(line, file=sys.stderr)
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> bool:
+    """Whether the reader of stdout or stderr went away (``deepbrain doctor | head -1``): a
+    pipe without readers polls as an error. Such a stream is pointed at /dev/null, so that
+    nothing more (not even the flush at exit) fails on it."""
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+            continue
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            gone = True
+    return gone
 
 
 def cmd_activations(args) -> int:

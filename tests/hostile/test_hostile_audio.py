@@ -1,5 +1,5 @@
-"""Hostile wavs: names that are not UTF-8 (item 11), headers with absurd rates (item 12).
-One line, no traceback."""
+"""Hostile wavs: names that are not UTF-8 (item 11), headers with absurd rates (item 12),
+files that are not files (item 17: a FIFO named x.wav). One line, no traceback, no hang."""
 
 from __future__ import annotations
 
@@ -140,3 +140,41 @@ def test_ordinary_rates_still_resample(rate, tmp_path, tiny_model, capsys):
                        tmp_path / "out", "--engine", "numpy", "--resample", "-q")
     assert code == 0, err
     assert (tmp_path / "out" / "utt2num_frames").read_text() == "ok 48\n"
+
+
+# -- item 17: a FIFO named x.wav, and other files that are not files ------------------------
+
+@pytest.mark.parametrize("engine", ["numpy", "auto"])
+def test_a_fifo_named_like_a_wav_is_refused_at_once(tmp_path, tiny_model, engine):
+    fifo = tmp_path / "x.wav"
+    os.mkfifo(fifo)
+    r = deepbrain("activations", fifo, "--model", tiny_model, "--out", tmp_path / "out",
+                  "--engine", engine, "-q", timeout=60)
+    assert r.returncode == 3
+    assert r.stderr.decode() == (f"deepbrain: error: {fifo}: is a FIFO (named pipe), not a wav "
+                                 f"file; deepbrain reads wav files: write the audio to a file "
+                                 f"first\n")
+
+
+@pytest.mark.parametrize("path,kind", [("/dev/zero", "a device"), ("folder.wav", "a folder")])
+def test_other_files_that_are_not_files(tmp_path, tiny_model, capsys, path, kind):
+    if path == "folder.wav":
+        path = tmp_path / path
+        path.mkdir()
+    code, _, err = run(capsys, "activations", path, "--model", tiny_model, "--out",
+                       tmp_path / "out", "--engine", "numpy", "-q")
+    assert code == 3 and err == f"deepbrain: error: {path}: is {kind}, not a wav file; " \
+                                f"deepbrain reads wav files: write the audio to a file first\n"
+
+
+def test_a_wav_through_a_symlink_or_from_a_redirected_stdin_still_reads(tmp_path, tiny_model,
+                                                                        speech_wav):
+    link = tmp_path / "link.wav"
+    link.symlink_to(speech_wav)
+    assert audio.read_wav(link).samples.size == 16000
+    with open(speech_wav, "rb") as stdin:
+        r = subprocess.run([sys.executable, "-c", "from deepbrain.audio import read_wav; "
+                            "print(read_wav('/dev/stdin').samples.size)"], stdin=stdin,
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(APP)))
+    assert r.stdout == "16000\n", r.stderr

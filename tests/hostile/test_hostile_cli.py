@@ -37,8 +37,9 @@ def deepbrain(*args, memory_limit: int | None = None, timeout=120, **kwargs):
         if memory_limit:
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
+    kwargs.setdefault("stdout", subprocess.PIPE)
     return subprocess.run([sys.executable, "-m", "deepbrain", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, preexec_fn=limit,
                           **kwargs)
 
 
@@ -99,3 +100,52 @@ def test_a_valid_layer_list_still_works(tiny_model, speech_wav, tmp_path, capsys
                             out, "--layers", "2,1-1", "--engine", "numpy", "-q")
     assert code == 0, err
     assert sorted(p.name for p in out.glob("*.ark")) == ["layer1.ark", "layer2.ark"]
+
+
+# -- item 17: a network without hidden layers; stdout closed by its reader -------------------
+
+def test_a_network_without_hidden_layers_is_refused_not_a_success_with_none(tmp_path, capsys,
+                                                                             speech_wav):
+    import numpy as np
+
+    from deepbrain.nnet1 import Nnet, Softmax, write_nnet
+    from support import random_affine, write_tiny_model
+
+    model = write_tiny_model(tmp_path / "model")
+    write_nnet(Nnet((random_affine(np.random.default_rng(0), 65, 10), Softmax(10, 10))),
+               model / "final.nnet")
+    message = (f"deepbrain: error: {model}: 1 problem(s): {model / 'final.nnet'}: has no hidden "
+               f"layer (its components: <AffineTransform> <Softmax>); deepbrain shows what "
+               f"hidden layers do, so the network needs a <Sigmoid>, <Tanh> or <ParametricRelu> "
+               f"layer before its output\n")
+    assert run(capsys, "info", model) == (4, "", message)
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "activations", speech_wav, "--model", model, "--out", out,
+                            "--engine", "numpy", "--output", "-q")
+    assert (code, stdout, err) == (4, "", message) and not out.exists()
+
+
+@pytest.mark.parametrize("command", [["doctor"], ["info", "MODEL"]])
+def test_stdout_closed_by_its_reader_is_no_traceback(command, tiny_model):
+    """``deepbrain doctor | head -1``: quiet, exit 141 as for a command killed by SIGPIPE.
+    The pipe is closed before deepbrain writes, so the outcome does not depend on timing."""
+    args = [str(tiny_model) if a == "MODEL" else a for a in command]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = deepbrain(*args, stdout=write)
+    finally:
+        os.close(write)
+    assert (r.returncode, r.stderr) == (141, "")
+
+
+def test_stderr_closed_keeps_the_errors_code(tmp_path):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(APP))
+        r = subprocess.run([sys.executable, "-m", "deepbrain", "info", str(tmp_path / "none")],
+                           stdout=subprocess.PIPE, stderr=write, env=env, timeout=120)
+    finally:
+        os.close(write)
+    assert r.returncode == 4 and r.stdout == b""
