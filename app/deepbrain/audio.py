@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import struct
 import wave
 from dataclasses import dataclass
@@ -57,12 +58,7 @@ class _Format:
 def read_wav(path: str | os.PathLike, channel: int | None = None) -> Audio:
     """Read a RIFF wav; pick ``channel`` (0-based) of a multi-channel file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise AudioError(f"{path}: no such file; check the path") from None
-    except OSError as e:
-        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    data = _read_regular_file(path)
     fmt, pcm = _parse_riff(data, path)
     samples = _decode(pcm, fmt, path)
     if samples.shape[0] == 0:
@@ -79,6 +75,35 @@ def read_wav(path: str | os.PathLike, channel: int | None = None) -> Audio:
     converted = fmt.tag != _PCM or fmt.bits != 16
     return Audio(_to_int16_scale(mono, fmt), fmt.rate, str(path),
                  as_on_disk=not converted and fmt.channels == 1)
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file. Anything else is refused before a byte is read: a FIFO
+    named x.wav would block forever, /dev/zero would fill the memory. (Opened without
+    blocking, so that opening a FIFO with no writer returns at once, then checked.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file; check the path") from None
+    except OSError as e:
+        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else
+                    "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+            raise AudioError(f"{path}: is {kind}, not a wav file; deepbrain reads wav files: "
+                             f"write the audio to a file first")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # closed with f
+            return f.read()
+    except OSError as e:
+        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _parse_riff(data: bytes, path: Path) -> tuple[_Format, bytes]:
@@ -159,13 +184,43 @@ def quantize16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), -32768, 32767).astype(np.float32)
 
 
+MIN_RESAMPLE_RATE = 1000        # below this a header is wrong, not a recording
+MAX_RESAMPLE_RATE = 768000      # the highest rate audio interfaces record at
+MAX_RESAMPLED_SAMPLES = 1 << 28  # 4.7 hours at 16 kHz, 2 GiB as float64
+
+
 def resample(audio: Audio, rate: int) -> Audio:
     """Polyphase resampling (scipy) to ``rate``, rounded to 16-bit values."""
     from scipy.signal import resample_poly
 
+    check_resample(audio, rate)
     g = gcd(rate, audio.sample_rate)
     y = resample_poly(audio.samples.astype(np.float64), rate // g, audio.sample_rate // g)
     return Audio(quantize16(y), rate, audio.source, as_on_disk=False)
+
+
+def check_resample(audio: Audio, rate: int) -> int:
+    """The number of samples resampling to ``rate`` gives, computed before anything is
+    allocated: a header's rate of 1 Hz makes an hour of audio from a second of samples
+    (and resample_poly's filter grows with the rates), so absurd rates are refused."""
+    src, lo, hi = audio.sample_rate, MIN_RESAMPLE_RATE, MAX_RESAMPLE_RATE
+    if not lo <= src <= hi:
+        raise AudioError(f"{audio.source}: its header says {src} Hz; deepbrain resamples from "
+                         f"{lo}..{hi} Hz (a rate like that means the header is wrong): "
+                         f"re-export the audio as a {rate} Hz wav")
+    if not lo <= rate <= hi:
+        raise AudioError(f"{audio.source}: cannot resample to the model's {rate} Hz (deepbrain "
+                         f"resamples to {lo}..{hi} Hz); convert the wav to {rate} Hz yourself")
+    g = gcd(rate, src)
+    up, down = rate // g, src // g
+    n = -(-audio.samples.shape[0] * up // down)
+    if n > MAX_RESAMPLED_SAMPLES:
+        raise AudioError(f"{audio.source}: {audio.duration / 3600:.1f} hours of audio would be "
+                         f"{n} samples at {rate} Hz, more than deepbrain takes at once "
+                         f"({MAX_RESAMPLED_SAMPLES}); cut it into parts, e.g. with "
+                         f"'sox {Path(audio.source).name} part.wav trim 0 3600 : newfile : "
+                         f"restart'")
+    return n
 
 
 def load_for_model(path: str | os.PathLike, sample_rate: int, channel: int | None = None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import sys
 import time
 from pathlib import Path
@@ -18,21 +20,35 @@ from .errors import DeepbrainError
 from .interrupts import exit_code as interrupt_exit_code, signals_as_interrupts
 
 
+MAX_LAYERS = 10000  # far more hidden layers than any nnet1 model has
+
+
 def _layer_list(text: str) -> tuple[int, ...]:
-    """``1,3`` or ``2-5`` or a mix; ``all`` gives an empty tuple (meaning every layer)."""
+    """``1,3`` or ``2-5`` or a mix; ``all`` gives an empty tuple (meaning every layer).
+
+    Ranges are counted before they are expanded, so ``1-999999999`` is refused at once
+    instead of building a billion numbers; the model is checked later (check_layers)."""
     if text == "all":
         return ()
-    out: list[int] = []
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             lo, _, hi = part.partition("-")
-            out.extend(range(int(lo), int(hi or lo) + 1))
+            ranges.append((int(lo), int(hi or lo)))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected layer numbers like 1,3 or 2-5, got {text!r}") from None
-    if not out or min(out) < 1:
-        raise argparse.ArgumentTypeError(f"layer numbers start at 1, got {text!r}")
-    return tuple(sorted(set(out)))
+    for lo, hi in ranges:
+        if lo < 1:
+            raise argparse.ArgumentTypeError(f"layer numbers start at 1, got {text!r}")
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"the range {lo}-{hi} in {text!r} runs backwards; "
+                                             f"write {hi}-{lo}")
+    if sum(hi - lo + 1 for lo, hi in ranges) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"{text!r} lists more than {MAX_LAYERS} layers, more "
+                                         f"than any network has; 'deepbrain info MODEL' shows "
+                                         f"its layers")
+    return tuple(sorted({k for lo, hi in ranges for k in range(lo, hi + 1)}))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,25 +164,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         with signals_as_interrupts() as interrupts:
             code = command(args)
         for line in held.held:
-            print(line, file=sys.stderr)
+            _say(line)
         return code
     except BaseException as e:
         stop = interrupts.as_exception(e) if interrupts is not None else None
         if stop is not None:
-            print(f"deepbrain: interrupted ({stop or 'SIGINT'})", file=sys.stderr)
+            _say(f"deepbrain: interrupted ({stop or 'SIGINT'})")
             return interrupt_exit_code(stop)
+        if isinstance(e, BrokenPipeError) and _reader_gone():
+            return 141  # what a shell reports for a command killed by SIGPIPE
         if not isinstance(e, DeepbrainError) or args.traceback:
             raise
-        print(f"deepbrain: error: {e}", file=sys.stderr)
+        _say(f"deepbrain: error: {e}")
         return e.exit_code
     finally:
         root.removeHandler(held)
 
 
+def _say(line: str) -> None:
+    """The one line on stderr; a reader of stderr that went away does not change the code."""
+    try:
+        print(line, file=sys.stderr)
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> bool:
+    """Whether the reader of stdout or stderr went away (``deepbrain doctor | head -1``): a
+    pipe without readers polls as an error. Such a stream is pointed at /dev/null, so that
+    nothing more (not even the flush at exit) fails on it."""
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+            continue
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            gone = True
+    return gone
+
+
 def cmd_activations(args) -> int:
     from .model import load_model
-    from .pipeline import Request, compute_activations, read_wav_scp, select_engine, \
-        utterances_from_wavs
+    from .pipeline import Request, check_layers, compute_activations, read_wav_scp, \
+        select_engine, utterances_from_wavs
     from .results import ResultsWriter, check_output_dir
 
     if bool(args.wavs) == bool(args.scp):
@@ -183,7 +229,7 @@ def cmd_activations(args) -> int:
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
     args.model = _model_or_demo(args.model, args.quiet)
     model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
-    layers = args.layers or tuple(range(1, model.num_hidden + 1))
+    layers = check_layers(args.layers, model)
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
                       channel=args.channel, resample=args.resample, nj=args.nj,
                       keep_workdir=keep_workdir)
@@ -302,9 +348,10 @@ def cmd_build_map(args) -> int:
 
     from .maps.labels import labels_from_alignment, read_labels, read_phone_set
     from .model import load_model
-    from .pipeline import read_wav_scp
+    from .pipeline import check_layers, read_wav_scp
 
     model = load_model(args.model)
+    layers = check_layers(args.layers, model)
     utts = read_wav_scp(Path(args.data) / "wav.scp")
     labels_path = Path(args.labels)
     with tempfile.TemporaryDirectory(prefix="deepbrain-ali-") as work:
@@ -317,7 +364,6 @@ def cmd_build_map(args) -> int:
         beside = Path(args.labels).parent / "phones.txt"
         phones_txt = beside if beside.is_file() else Path(args.model) / "phones.txt"
     phones = read_phone_set(phones_txt, keep_silence=args.keep_silence)
-    layers = args.layers or tuple(range(1, model.num_hidden + 1))
     progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
     summaries = build_maps(model, utts, labels, phones, str(args.labels), out, layers, opts,
                            args.engine, args.nj, args.force, progress)

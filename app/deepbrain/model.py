@@ -82,6 +82,11 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
     nnet = attempt(read_nnet, d / "final.nnet") if (d / "final.nnet").is_file() else None
     if nnet is None and not (d / "final.nnet").is_file():
         problems.append(f"{d / 'final.nnet'}: missing (the nnet1 network is required)")
+    if nnet is not None and not nnet.hidden_layer_components:
+        problems.append(f"{d / 'final.nnet'}: has no hidden layer (its components: "
+                        f"{' '.join(c.marker for c in nnet.components)}); deepbrain shows what "
+                        f"hidden layers do, so the network needs a <Sigmoid>, <Tanh> or "
+                        f"<ParametricRelu> layer before its output")
     ft = attempt(read_nnet, d / "final.feature_transform") \
         if (d / "final.feature_transform").is_file() else None
     mat = attempt(read_matrix_file, d / "final.mat", "the LDA transform") \

@@ -10,10 +10,13 @@ where a model directory has no option file, the seed system's getact.sh values a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+import numpy as np
 
 from .errors import FormatError
 
@@ -48,16 +51,8 @@ class MfccOptions:
     vtln_warp: float = 1.0
 
     def __post_init__(self):
-        if self.window_type not in ("povey", "hamming", "hanning", "rectangular", "sine",
-                                    "blackman"):
-            raise ValueError(f"window-type {self.window_type!r} is not one Kaldi knows")
-        if self.vtln_warp != 1.0:
-            raise ValueError("vtln-warp other than 1.0 is not supported")
-        if self.num_ceps > self.num_mel_bins or self.num_ceps < 1:
-            raise ValueError(f"num-ceps {self.num_ceps} must be 1..num-mel-bins "
-                             f"({self.num_mel_bins})")
-        if self.frame_shift <= 0 or self.frame_length <= 0:
-            raise ValueError("frame-length and frame-shift must be positive")
+        _as_kaldi_floats(self)
+        _check_mfcc(self)
 
     @property
     def window_samples(self) -> int:
@@ -66,6 +61,18 @@ class MfccOptions:
     @property
     def shift_samples(self) -> int:
         return int(self.sample_frequency * 0.001 * self.frame_shift)
+
+    @property
+    def padded_window_samples(self) -> int:
+        """The FFT size: the window rounded up to a power of two (PaddedWindowSize)."""
+        n = self.window_samples
+        return 1 << (n - 1).bit_length() if self.round_to_power_of_two else n
+
+    @property
+    def mel_range(self) -> tuple[float, float]:
+        """low-freq and high-freq in Hz, a high-freq <= 0 taken from the Nyquist (MelBanks)."""
+        nyquist = 0.5 * self.sample_frequency
+        return self.low_freq, self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
 
     def num_frames(self, num_samples: int) -> int:
         """Kaldi's NumFrames (feature-window.cc)."""
@@ -78,6 +85,132 @@ class MfccOptions:
         """The options as compute-mfcc-feats arguments (every one, so nothing is defaulted)."""
         return [f"--{f.name.replace('_', '-')}={_kaldi_value(getattr(self, f.name))}"
                 for f in fields(self)]
+
+
+WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "sine", "blackman")
+MAX_WINDOW_SAMPLES = 1 << 20  # deepbrain's limit on a frame (65 s at 16 kHz): memory stays small
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _as_kaldi_floats(o: MfccOptions) -> None:
+    """Round every float option to 32 bits, as Kaldi (BaseFloat) and kaldi-native-fbank hold
+    them, so that the checks below judge the values the feature code will compute with."""
+    for f in fields(o):
+        v = getattr(o, f.name)
+        if not isinstance(v, float):
+            continue
+        if math.isfinite(v):
+            with np.errstate(over="ignore"):
+                v32 = float(np.float32(v))
+            if not math.isfinite(v32):
+                raise ValueError(f"{_opt(f.name)}={v:g}: beyond the range of Kaldi's 32-bit "
+                                 f"float options")
+            object.__setattr__(o, f.name, v32)
+
+
+def _check_mfcc(o: MfccOptions) -> None:
+    """Refuse what compute-mfcc-feats refuses, or crashes or divides by zero on.
+
+    The checks are Kaldi's own (feature-window.h/.cc, mel-computations.cc, feature-mfcc.cc):
+    a window of at least 2 samples (the window functions divide by length - 1) and a shift of
+    at least 1, an even FFT size, preemphasis in [0, 1], at least 3 mel bins each covering an
+    FFT bin, 0 <= low-freq < high-freq <= Nyquist, num-ceps <= num-mel-bins. Added: every
+    number finite, a whole sample frequency (wav headers hold whole Hz), and frames of at most
+    MAX_WINDOW_SAMPLES (Kaldi's int32 sizes would overflow long before memory runs out).
+    """
+    for f in fields(o):
+        v = getattr(o, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{_opt(f.name)}={v}: expected a finite number")
+    if o.window_type not in WINDOW_TYPES:
+        raise ValueError(f"window-type {o.window_type!r} is not one Kaldi knows; use one of "
+                         f"{', '.join(WINDOW_TYPES)}")
+    if o.vtln_warp != 1.0:
+        raise ValueError(f"vtln-warp other than 1.0 is not supported (found {o.vtln_warp:g}); "
+                         f"drop --vtln-warp")
+    sf = o.sample_frequency
+    if not (sf > 0 and sf == int(sf)):
+        raise ValueError(f"--sample-frequency={sf:g}: expected the wavs' sample rate in Hz, a "
+                         f"whole number above 0 (e.g. 16000)")
+    for name, samples, least in (("frame_length", o.window_samples, 2),
+                                 ("frame_shift", o.shift_samples, 1)):
+        ms = getattr(o, name)
+        if ms <= 0:
+            raise ValueError(f"{_opt(name)}={ms:g}: expected a length in milliseconds above 0 "
+                             f"(usually {'25' if name == 'frame_length' else '10'})")
+        if samples < least:
+            hint = (f"; the value is in milliseconds and {ms:g} looks like seconds: "
+                    f"{_opt(name)}={ms * 1000:g}?" if 0 < ms < 1 else "")
+            raise ValueError(f"{_opt(name)}={ms:g} ms at {sf:g} Hz is {samples} sample(s), "
+                             f"at least {least} needed{hint}")
+        if samples > MAX_WINDOW_SAMPLES:
+            raise ValueError(f"{_opt(name)}={ms:g} ms at {sf:g} Hz is {samples} samples; "
+                             f"deepbrain takes at most {MAX_WINDOW_SAMPLES} (frames are "
+                             f"usually 25 ms long, 10 ms apart)")
+    if o.padded_window_samples % 2:
+        raise ValueError(f"--frame-length={o.frame_length:g} ms at {sf:g} Hz is "
+                         f"{o.window_samples} samples, an odd FFT size Kaldi refuses with "
+                         f"--round-to-power-of-two=false; make it even or drop that option")
+    if not 0.0 <= o.preemphasis_coefficient <= 1.0:
+        raise ValueError(f"--preemphasis-coefficient={o.preemphasis_coefficient:g}: expected "
+                         f"0..1 (usually 0.97)")
+    _check_mel_bins(o)
+    if not 1 <= o.num_ceps <= o.num_mel_bins:
+        raise ValueError(f"num-ceps {o.num_ceps} must be 1..num-mel-bins ({o.num_mel_bins})")
+
+
+def _check_mel_bins(o: MfccOptions) -> None:
+    nyquist = 0.5 * o.sample_frequency
+    low, high = o.mel_range
+    if not (0.0 <= low < nyquist and 0.0 < high <= nyquist and low < high):
+        raise ValueError(f"--low-freq={o.low_freq:g} and --high-freq={o.high_freq:g} give "
+                         f"{low:g}..{high:g} Hz; expected 0 <= low < high <= {nyquist:g} (the "
+                         f"Nyquist frequency at {o.sample_frequency:g} Hz; a high-freq <= 0 is "
+                         f"counted down from it)")
+    if o.num_mel_bins < 3:
+        raise ValueError(f"--num-mel-bins={o.num_mel_bins}: Kaldi needs at least 3")
+    fft_bins = o.padded_window_samples // 2
+    if o.num_mel_bins > 2 * fft_bins or _empty_mel_bin(o, o.num_mel_bins) is not None:
+        most = _most_mel_bins(o)
+        fix = (f"use at most {most} (usually 23)" if most else "no 3 mel bins fit: widen "
+               "--low-freq..--high-freq")
+        raise ValueError(f"--num-mel-bins={o.num_mel_bins}: too many for a "
+                         f"{o.padded_window_samples}-point FFT over {low:g}..{high:g} Hz (some "
+                         f"mel bins would hold no FFT bin, which Kaldi refuses); {fix}, or "
+                         f"use a longer --frame-length")
+
+
+def _empty_mel_bin(o: MfccOptions, num_bins: int) -> int | None:
+    """The first mel bin no FFT bin falls in, as MelBanks computes them (in float), or None."""
+    f32 = np.float32
+    padded = o.padded_window_samples
+    low, high = o.mel_range
+
+    def mel(freq):
+        return f32(1127.0) * np.log(f32(1.0) + np.asarray(freq, f32) / f32(700.0))
+
+    mel_low, mel_high = mel(low), mel(high)
+    delta = (mel_high - mel_low) / f32(num_bins + 1)
+    fft_mels = mel(f32(o.sample_frequency / padded) * np.arange(padded // 2, dtype=f32))
+    bins = np.arange(num_bins, dtype=f32)
+    left, right = mel_low + bins * delta, mel_low + (bins + 2) * delta
+    inside = np.searchsorted(fft_mels, right, "left") - np.searchsorted(fft_mels, left, "right")
+    empty = np.flatnonzero(inside <= 0)
+    return int(empty[0]) if empty.size else None
+
+
+def _most_mel_bins(o: MfccOptions) -> int:
+    """The largest number of mel bins (below the one asked for) that all hold an FFT bin."""
+    lo, hi = 3, min(o.num_mel_bins - 1, o.padded_window_samples)
+    if _empty_mel_bin(o, lo) is not None:
+        return 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if _empty_mel_bin(o, mid) is None else (lo, mid - 1)
+    return lo
 
 
 @dataclass(frozen=True)
@@ -113,8 +246,9 @@ class SpliceOptions:
 def _kaldi_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float) and v == int(v):
-        return str(int(v))
+    if isinstance(v, float):
+        # the shortest text that reads back as the same 32-bit float
+        return str(int(v)) if v == int(v) else np.format_float_positional(np.float32(v))
     return str(v)
 
 

@@ -28,11 +28,15 @@ ENGINES = ("auto", "numpy", "kaldi")
 # -- inputs ----------------------------------------------------------------------------------
 
 def utterances_from_wavs(paths: Sequence[str | os.PathLike]) -> list[Utterance]:
-    """Utterance ids are the wavs' stems; each utterance is its own speaker."""
+    """Utterance ids are the wavs' stems; each utterance is its own speaker.
+
+    A file name need not be text (Linux names are bytes): bytes that are not UTF-8 appear in
+    the id as ``\\xff`` escapes, so that the id can be written to arks and JSON."""
     utts, seen = [], {}
     for p in paths:
         p = Path(p)
-        utt_id = re.sub(r"\s+", "_", p.stem) or "utt"
+        stem = os.fsencode(p.stem).decode("utf-8", "backslashreplace")
+        utt_id = re.sub(r"\s+", "_", stem) or "utt"
         if utt_id in seen:
             raise AudioError(f"{p}: its utterance id {utt_id!r} is also that of {seen[utt_id]}; "
                              f"rename one, or list them in a wav.scp with --scp")
@@ -116,9 +120,15 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
                         cancel: CancelHook | None = None) -> Iterator[Activations]:
     """Activations for each utterance, in order, computed by the chosen engine."""
     choice = select_engine(engine) if isinstance(engine, str) else engine
-    hidden = model.num_hidden
-    for k in request.layers:
-        if not 1 <= k <= hidden:
-            raise DeepbrainError(f"layer {k} asked for, but {model.path / 'final.nnet'} has "
-                                 f"hidden layers 1..{hidden}")
+    check_layers(request.layers, model)
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
+def check_layers(layers: Sequence[int], model: Model) -> tuple[int, ...]:
+    """``layers`` (1-based) checked against the model; none means all of its hidden layers."""
+    hidden = model.num_hidden
+    if not layers:
+        return tuple(range(1, hidden + 1))
+    wrong = [k for k in layers if not 1 <= k <= hidden]
+    if wrong:
+        raise DeepbrainError(f"layer {wrong[0]} asked for, but {model.path / 'final.nnet'} has "
+                             f"hidden layers 1..{hidden}; choose --layers in that range")
+    return tuple(layers)

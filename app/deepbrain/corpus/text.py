@@ -56,10 +56,17 @@ class Sentences:
     items: tuple[str, ...]
 
 
+def wordnet_sentences(wordnet_dir: Path | None = None) -> tuple[str, ...]:
+    """WordNet's clean example sentences, sorted and unique, each ending in punctuation.
+
+    ``None`` means :data:`WORDNET_DIR` as it is when called (not when this module was
+    imported), so that a test or a caller can point it elsewhere."""
+    return _wordnet_sentences(WORDNET_DIR if wordnet_dir is None else Path(wordnet_dir))
+
+
 @lru_cache(maxsize=2)
-def wordnet_sentences(wordnet_dir: Path = WORDNET_DIR) -> tuple[str, ...]:
-    """WordNet's clean example sentences, sorted and unique, each ending in punctuation
-    (cached: parsing the 22 MB of data files takes ~0.25 s)."""
+def _wordnet_sentences(wordnet_dir: Path) -> tuple[str, ...]:
+    """Cached per folder: parsing the 22 MB of data files takes ~0.25 s."""
     found: set[str] = set()
     for pos in ("noun", "verb", "adj", "adv"):
         with open(wordnet_dir / f"data.{pos}", encoding="utf-8", errors="replace") as f:
@@ -76,9 +83,17 @@ def _clean_examples(gloss: str):
             yield q if q[-1] in ".?!" else q.rstrip(",") + "."
 
 
-def dictionary_words(words_file: Path = WORDS_FILE) -> list[str]:
-    """Plain lower-case words of 3–10 letters (no names, no possessives), sorted."""
-    text = words_file.read_text(encoding="utf-8", errors="replace")
+def dictionary_words(words_file: Path | None = None) -> list[str]:
+    """Plain lower-case words of 3–10 letters (no names, no possessives), sorted.
+
+    ``None`` means :data:`WORDS_FILE` as it is when called (a default bound at import would
+    keep reading the system's list after a caller or a test pointed WORDS_FILE elsewhere)."""
+    words_file = WORDS_FILE if words_file is None else Path(words_file)
+    try:
+        text = words_file.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise CorpusError(f"{words_file}: cannot read the word list ({e.strerror}); "
+                          f"apt-get install wamerican, or wordnet-base instead") from None
     return sorted({w for w in text.split() if _WORD.fullmatch(w)})
 
 
@@ -105,5 +120,5 @@ def corpus_sentences(n: int, seed: int, source: str = "auto") -> Sentences:
     if not WORDS_FILE.is_file():
         raise CorpusError(f"no sentence source: neither {WORDNET_DIR} nor {WORDS_FILE}; "
                           f"apt-get install wordnet-base (or wamerican)")
-    words = dictionary_words()
+    words = dictionary_words(WORDS_FILE)
     return Sentences("wamerican", tuple(template_sentence(words, seed, i) for i in range(n)))

@@ -112,6 +112,9 @@ def run(args) -> int:
 
 
 def show_layers(window, layers) -> None:
+    from ..pipeline import check_layers
+
+    check_layers(layers, window.model)
     missing = [k for k in layers if k not in window.model.maps]
     if missing:
         raise DeepbrainError(f"--layers: no map for layer(s) {', '.join(map(str, missing))}; "

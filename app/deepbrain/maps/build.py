@@ -15,34 +15,54 @@ and, with ``plot``, ``map.png``.
 from __future__ import annotations
 
 import json
-import multiprocessing
+import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import FormatError, OutputExistsError
+from ..errors import DeepbrainError, FormatError, OutputExistsError
 from ..layermap import LayerMap, write_layer_map
 from ..model import Model
+from ..nnet1 import read_nnet
 from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
                         check_cancel, compute_activations, select_engine)
+from .jobs import run_forked, signals_held
 from .labels import PhoneSet, fit_to_frames
-from .layout import delaunay, neighbour_keeping, tsne_points
+from .layout import MIN_UNITS, delaunay, neighbour_keeping, tsne_points
 from .selectivity import Selectivity, activity_patterns, pattern_entropy, regions, selectivity
 from .stats import CorpusStats
 
 
+MAX_SEED = 2 ** 32 - 1  # scikit-learn's random_state takes 0..2^32-1
+
+
 @dataclass(frozen=True)
 class MapOptions:
+    """How maps are made; the values are checked here, before any work."""
+
     seed: int = 0
     perplexity: float = 30.0
     alpha: float = 0.01
     reservoir: int = 100
     neighbours: int = 10
     plot: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.seed <= MAX_SEED:
+            raise DeepbrainError(f"--seed {self.seed}: expected a whole number 0..{MAX_SEED}")
+        if not (math.isfinite(self.perplexity) and self.perplexity > 0):
+            raise DeepbrainError(f"--perplexity {self.perplexity:g}: expected a number above 0 "
+                                 f"(about how many close neighbours a unit has; default 30)")
+        if not 0 < self.alpha < 1:
+            raise DeepbrainError(f"--alpha {self.alpha:g}: expected a test level between 0 "
+                                 f"and 1 (default 0.01)")
+        if self.reservoir < 2 or self.neighbours < 1:
+            raise DeepbrainError(f"frames per phone {self.reservoir} (at least 2) and "
+                                 f"neighbours {self.neighbours} (at least 1) are out of range")
 
 
 def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
@@ -62,27 +82,15 @@ def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
     shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj)
     if len(jobs) == 1:
         return _accumulate_job(jobs[0], 0, *shared, progress=progress, cancel=cancel)
-    global _FORKED  # the workers inherit these through fork instead of a pickled copy
-    _FORKED = (jobs, shared)
-    try:
-        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-            parts = pool.map(_forked_job, range(len(jobs)))
-    finally:
-        _FORKED = None
+
+    def job(i: int, report: ProgressHook, stop: CancelHook) -> CorpusStats:
+        return _accumulate_job(jobs[i], i, *shared, progress=report, cancel=stop)
+
+    parts = run_forked(len(jobs), job, len(utts), progress, cancel)
     total = parts[0]
     for part in parts[1:]:
         total.merge(part)
-    if progress:
-        progress(Progress("forward", len(utts), len(utts)))
     return total
-
-
-_FORKED = None
-
-
-def _forked_job(i: int) -> CorpusStats:
-    jobs, shared = _FORKED
-    return _accumulate_job(jobs[i], i, *shared)
 
 
 def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts, units,
@@ -149,21 +157,38 @@ def write_patterns(patterns: np.ndarray, path: Path) -> None:
 
 
 def read_patterns(path: Path) -> np.ndarray:
+    """A units x phones text matrix: finite numbers, ``nan`` for a phone with no frames."""
     try:
         rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
         m = np.array(rows, dtype=np.float64)
     except (OSError, ValueError) as e:
         raise FormatError(f"{path}: not a units x phones text matrix ({e})") from None
-    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 2:
-        raise FormatError(f"{path}: expected a units x phones text matrix, got shape {m.shape}")
+    if m.ndim != 2 or m.shape[0] < MIN_UNITS or m.shape[1] < 2:
+        raise FormatError(f"{path}: expected a units x phones text matrix of at least "
+                          f"{MIN_UNITS} units and 2 phones, got shape {m.shape}")
+    infinite = np.argwhere(np.isinf(m))
+    if infinite.size:
+        row, col = infinite[0]
+        raise FormatError(f"{path}: row {row + 1}, column {col + 1} is {m[row, col]:g}; "
+                          f"activity patterns are finite numbers (nan marks a phone with no "
+                          f"frames)")
     return m
 
 
 class MapWriter:
-    """Layers go into ``OUT/.lda.partial-PID/K`` and move to ``OUT/lda/K`` at the end."""
+    """Layers go into ``OUT/.lda.partial-PID/K`` and move to ``OUT/lda/K`` at the end.
 
-    def __init__(self, out_dir: Path, layers: Sequence[int], force: bool):
+    ``units`` is each layer's number of units: where OUT is a model directory, its
+    final.nnet must have those layers with those units, or the maps would make the model
+    directory invalid (``deepbrain info`` refuses a map that does not fit its network)."""
+
+    def __init__(self, out_dir: Path, layers: Sequence[int], force: bool,
+                 units: Mapping[int, int]):
         self.out = Path(out_dir)
+        for k in layers:
+            if k < 1:
+                raise DeepbrainError(f"--layer {k}: layers are numbered from 1")
+        _check_model_dir(self.out, units)
         existing = [k for k in layers if (self.out / "lda" / str(k) / "vertices").exists()]
         if existing and not force:
             raise OutputExistsError(f"{self.out / 'lda'}: already holds maps for layer(s) "
@@ -172,8 +197,10 @@ class MapWriter:
         self.tmp = self.out / f".lda.partial-{os.getpid()}"
 
     def __enter__(self) -> "MapWriter":
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        missing = [d for d in (self.out, *self.out.parents) if not d.exists()]
+        shutil.rmtree(self.tmp, ignore_errors=True)  # left by a killed run with this PID
         self.tmp.mkdir(parents=True)
+        self._made = missing[::-1]  # folders this writer made, outermost first
         return self
 
     def layer_dir(self, k: int) -> Path:
@@ -182,14 +209,41 @@ class MapWriter:
         return d
 
     def finish(self) -> None:
-        (self.out / "lda").mkdir(exist_ok=True)
-        for d in sorted(self.tmp.iterdir()):
-            target = self.out / "lda" / d.name
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(d, target)
+        """Move the new layers into ``lda/``; an old map of a layer is moved aside first and
+        removed only after the new one is in place. Signals wait until the moves are done."""
+        with signals_held():
+            (self.out / "lda").mkdir(exist_ok=True)
+            for d in sorted(p for p in self.tmp.iterdir() if p.name.isdigit()):
+                target = self.out / "lda" / d.name
+                if target.exists():
+                    os.replace(target, self.tmp / f"old-{d.name}")
+                os.replace(d, target)
+            self._made = []
 
     def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        with signals_held():  # a second Ctrl-C or a SIGTERM must not leave half of it
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            for d in reversed(self._made):  # folders made for maps that never came
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+
+
+def _check_model_dir(out: Path, units: Mapping[int, int]) -> None:
+    nnet_path = out / "final.nnet"
+    if not nnet_path.is_file():
+        return
+    dims = read_nnet(nnet_path).hidden_dims
+    for k, n in sorted(units.items()):
+        if k > len(dims):
+            raise DeepbrainError(f"{out}: is a model dir whose {nnet_path.name} has hidden "
+                                 f"layers 1..{len(dims)}; a map for layer {k} would make it "
+                                 f"invalid: choose a layer in 1..{len(dims)} or another --out")
+        if dims[k - 1] != n:
+            raise DeepbrainError(f"{out}: is a model dir whose layer {k} has {dims[k - 1]} "
+                                 f"units, but this map has {n}; a map goes with its own "
+                                 f"network: choose another --out (or --layer)")
 
 
 def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: PhoneSet,
@@ -203,7 +257,7 @@ def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: Ph
         if not 1 <= k <= model.num_hidden:
             raise FormatError(f"layer {k} asked for, but {model.path / 'final.nnet'} has "
                               f"hidden layers 1..{model.num_hidden}")
-    writer = MapWriter(out, layers, force)  # refuses before any work
+    writer = MapWriter(out, layers, force, {k: model.hidden_dims[k - 1] for k in layers})
     stats = accumulate(utts, model, layers, labels, phones, label_source, opts, engine, nj,
                        progress, cancel)
     summaries = {}
@@ -227,7 +281,7 @@ def build_from_patterns(path: Path, out: Path, layer: int, opts: MapOptions,
         names = tuple(f"p{i + 1}" for i in range(patterns.shape[1]))
     elif len(names) != patterns.shape[1]:
         raise FormatError(f"{path}: {patterns.shape[1]} columns but {len(names)} phone names")
-    writer = MapWriter(out, (layer,), force)
+    writer = MapWriter(out, (layer,), force, {layer: patterns.shape[0]})
     points = tsne_points(patterns, opts.seed, opts.perplexity)
     preferred = np.argmax(np.nan_to_num(patterns, nan=-np.inf), axis=1)
     sel = Selectivity(preferred, np.full(patterns.shape, -1), pattern_entropy(patterns))

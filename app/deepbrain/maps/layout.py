@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import DeepbrainError
 
 SCALE = 0.9
+MIN_UNITS = 4  # Qhull's joggled Delaunay needs 4 points to start
 
 
 def tsne_points(patterns: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
@@ -26,15 +27,22 @@ def tsne_points(patterns: np.ndarray, seed: int, perplexity: float = 30.0) -> np
                              ) from None
     x = patterns[:, ~np.isnan(patterns).any(axis=0)].astype(np.float64)
     n = x.shape[0]
+    if n < MIN_UNITS:
+        raise DeepbrainError(f"{n} unit(s): a map needs at least {MIN_UNITS}")
     if n <= 3 * perplexity:
         raise DeepbrainError(f"{n} units are too few for t-SNE with perplexity {perplexity:g} "
                              f"(it needs more than {3 * perplexity:g}); pass --perplexity "
-                             f"{max(1, (n - 1) // 3)} or less")
+                             f"{largest_perplexity(n)} or less")
     if x.shape[1] < 2:
         raise DeepbrainError(f"only {x.shape[1]} phone(s) with frames: no map can be made")
     tsne = TSNE(n_components=2, perplexity=perplexity, init="random", learning_rate="auto",
                 random_state=seed, method="barnes_hut", n_jobs=1)
     return scale_axes(tsne.fit_transform(x))
+
+
+def largest_perplexity(n: int) -> int:
+    """The largest whole perplexity t-SNE takes for ``n`` >= 4 units (it needs n > 3p)."""
+    return (n - 1) // 3
 
 
 def scale_axes(points: np.ndarray) -> np.ndarray:
