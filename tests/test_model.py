@@ -73,13 +73,13 @@ def test_front_end_dimensions_are_checked(golden, tmp_path):
     d = tmp_path / "m"
     shutil.copytree(golden / "model", d)
     (d / "splice_opts").write_text("--left-context=4 --right-context=4\n")
-    with pytest.raises(ModelError, match=r"final.mat: is 40 x 91, but 13 MFCCs spliced 4/4 "
-                                         r"give 117 dims"):
+    with pytest.raises(ModelError, match=r"final.mat: is 40 x 91, but 13-dim features spliced "
+                                         r"4/4 give 117 dims"):
         load_model(d)
     (d / "splice_opts").unlink()
     (d / "final.mat").unlink()
-    with pytest.raises(ModelError, match="final.feature_transform: takes 40 inputs but gets 13 "
-                                         "MFCCs"):
+    with pytest.raises(ModelError, match="final.feature_transform: takes 40 inputs but gets the "
+                                         "front end's 13 dims .cmvn."):
         load_model(d)
 
 

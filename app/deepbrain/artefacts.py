@@ -203,10 +203,12 @@ def first_nonfinite(stages: Sequence[tuple[str, np.ndarray | None]]) -> tuple[st
     return None
 
 
-def nonfinite_error(utt_id: str, stage: str, frame: int, model_path: Path | str
+def nonfinite_error(utt_id: str, stage: str, frame: int | None, model_path: Path | str
                     ) -> DeepbrainError:
-    """The error for NaN/inf values first seen in ``stage``, naming the file they come from."""
+    """The error for NaN/inf values first seen in ``stage`` (at ``frame`` when known), naming
+    the file they come from."""
     source = _STAGE_SOURCE.get(stage, "final.nnet (weights so large that sums overflow)")
+    where = f" (first at frame {frame})" if frame is not None else ""
     return ModelError(f"{model_path}: utterance {utt_id}: stage {stage} gave NaN or infinite "
-                      f"values (first at frame {frame}); they come from the model's {source}: "
-                      f"fix that file; nothing was written")
+                      f"values{where}; they come from the model's {source}: fix that file; "
+                      f"nothing was written")

@@ -1,32 +1,27 @@
-"""Reading and writing wavs the way Kaldi's feature extraction sees them.
+"""Audio as the feature code sees it: mono samples on the 16-bit integer scale.
 
 Kaldi (``feat/wave-reader.cc``) reads 16-bit PCM only and hands the MFCC code the integer
-sample values as floats (not scaled to [-1, 1]). This reader also accepts 8-, 24- and 32-bit
-PCM and 32/64-bit float wavs and converts them to that same 16-bit scale, rounding to whole
-16-bit values: the converted audio is exactly what the Kaldi engine is given (as a 16-bit wav
-in its work dir), so both engines see the same numbers.
+sample values as floats (not scaled to [-1, 1]). Wavs of other widths and float wavs are
+converted to that same 16-bit scale, rounding to whole 16-bit values (:mod:`.wavfile`): the
+converted audio is exactly what the Kaldi engine is given (as a 16-bit wav in its work dir),
+so both engines see the same numbers. :func:`open_for_model` gives the samples in pieces, at
+the model's rate, for audio of any length; :func:`read_wav` and :func:`load_for_model` give
+them whole.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import stat
-import struct
 import wave
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .errors import AudioError
-
-log = logging.getLogger(__name__)
-
-_PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
-_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-_STREAM_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)  # sizes Kaldi takes as "read to the end"
+from .wavfile import WavReader, quantize16  # noqa: F401 (quantize16 is part of this API)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,141 +42,11 @@ class Audio:
         return self.samples.shape[0] / self.sample_rate
 
 
-@dataclass(frozen=True)
-class _Format:
-    tag: int
-    channels: int
-    rate: int
-    bits: int
-
-
 def read_wav(path: str | os.PathLike, channel: int | None = None) -> Audio:
-    """Read a RIFF wav; pick ``channel`` (0-based) of a multi-channel file."""
-    path = Path(path)
-    data = _read_regular_file(path)
-    fmt, pcm = _parse_riff(data, path)
-    samples = _decode(pcm, fmt, path)
-    if samples.shape[0] == 0:
-        raise AudioError(f"{path}: the wav holds no samples; record or choose another file")
-    if fmt.channels > 1:
-        if channel is None:
-            raise AudioError(f"{path}: has {fmt.channels} channels, expected mono; pass "
-                             f"--channel N (0..{fmt.channels - 1}) or mix down with "
-                             f"'sox {path.name} -c 1 mono.wav'")
-    if channel is not None and not 0 <= channel < fmt.channels:
-        raise AudioError(f"{path}: has {fmt.channels} channel(s), channel {channel} was asked "
-                         f"for; pass --channel 0..{fmt.channels - 1}")
-    mono = samples[:, channel or 0]
-    converted = fmt.tag != _PCM or fmt.bits != 16
-    return Audio(_to_int16_scale(mono, fmt), fmt.rate, str(path),
-                 as_on_disk=not converted and fmt.channels == 1)
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file. Anything else is refused before a byte is read: a FIFO
-    named x.wav would block forever, /dev/zero would fill the memory. (Opened without
-    blocking, so that opening a FIFO with no writer returns at once, then checked.)"""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise AudioError(f"{path}: no such file; check the path") from None
-    except OSError as e:
-        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = ("a folder" if stat.S_ISDIR(mode) else
-                    "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
-                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
-            raise AudioError(f"{path}: is {kind}, not a wav file; deepbrain reads wav files: "
-                             f"write the audio to a file first")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as f:
-            fd = -1  # closed with f
-            return f.read()
-    except OSError as e:
-        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def _parse_riff(data: bytes, path: Path) -> tuple[_Format, bytes]:
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        what = "an empty file" if not data else f"starts with {data[:4]!r}"
-        raise AudioError(f"{path}: not a RIFF/WAVE file ({what}); convert it with "
-                         f"'sox {path.name} -r 16000 -b 16 -c 1 out.wav'")
-    pos, fmt = 12, None
-    while pos + 8 <= len(data):
-        tag, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
-        body = pos + 8
-        if tag == b"fmt ":
-            fmt = _parse_fmt(data[body:body + size], path)
-        elif tag == b"data":
-            if fmt is None:
-                raise AudioError(f"{path}: the data chunk comes before any 'fmt ' chunk; "
-                                 f"the wav is corrupt, re-export it")
-            end = len(data) if size in _STREAM_SIZES else body + size
-            if end > len(data):
-                log.warning("%s: data chunk says %d bytes, only %d present; using those",
-                            path, size, len(data) - body)
-                end = len(data)
-            return fmt, data[body:end]
-        pos = body + size + (size & 1)  # chunks are padded to an even size
-    raise AudioError(f"{path}: no {'data' if fmt else 'fmt '} chunk; the wav is truncated "
-                     f"or corrupt")
-
-
-def _parse_fmt(body: bytes, path: Path) -> _Format:
-    if len(body) < 16:
-        raise AudioError(f"{path}: 'fmt ' chunk of {len(body)} bytes, expected at least 16")
-    tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
-    if tag == _EXTENSIBLE:
-        if len(body) < 40 or body[24 + 2:40] != _GUID_TAIL:
-            raise AudioError(f"{path}: malformed WAVE_FORMAT_EXTENSIBLE header")
-        tag = struct.unpack("<H", body[24:26])[0]
-    if tag not in (_PCM, _FLOAT):
-        raise AudioError(f"{path}: sample format {tag} is not PCM or float (compressed "
-                         f"audio?); convert with 'sox {path.name} -b 16 out.wav'")
-    ok_bits = (8, 16, 24, 32) if tag == _PCM else (32, 64)
-    if bits not in ok_bits or channels == 0 or rate == 0 or block_align != channels * bits // 8:
-        raise AudioError(f"{path}: unsupported or inconsistent format ({channels} channels, "
-                         f"{rate} Hz, {bits}-bit {'PCM' if tag == _PCM else 'float'}, block "
-                         f"{block_align}); convert with 'sox {path.name} -b 16 out.wav'")
-    return _Format(tag, channels, rate, bits)
-
-
-def _decode(pcm: bytes, fmt: _Format, path: Path) -> np.ndarray:
-    """Frames x channels, in the file's own scale (float64)."""
-    width = fmt.bits // 8
-    n = len(pcm) // (width * fmt.channels)
-    pcm = pcm[:n * width * fmt.channels]
-    if fmt.tag == _FLOAT:
-        with np.errstate(invalid="ignore"):
-            x = np.frombuffer(pcm, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
-        if not np.all(np.isfinite(x)):
-            raise AudioError(f"{path}: float samples include NaN or infinity")
-    elif width == 1:
-        x = np.frombuffer(pcm, dtype=np.uint8).astype(np.float64) - 128.0
-    elif width == 3:
-        b = np.frombuffer(pcm, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = np.where(v >= 1 << 23, v - (1 << 24), v).astype(np.float64)
-    else:
-        x = np.frombuffer(pcm, dtype={2: "<i2", 4: "<i4"}[width]).astype(np.float64)
-    return x.reshape(n, fmt.channels)
-
-
-def _to_int16_scale(x: np.ndarray, fmt: _Format) -> np.ndarray:
-    if fmt.tag == _PCM and fmt.bits == 16:
-        return x.astype(np.float32)
-    scale = 32768.0 if fmt.tag == _FLOAT else 2.0 ** (16 - fmt.bits)
-    return quantize16(x * scale)
-
-
-def quantize16(x: np.ndarray) -> np.ndarray:
-    """Round to whole 16-bit values (clipping), as float32."""
-    return np.clip(np.rint(x), -32768, 32767).astype(np.float32)
+    """Read a whole RIFF wav; pick ``channel`` (0-based) of a multi-channel file."""
+    with WavReader(path, channel) as w:
+        return Audio(np.concatenate(list(w.pieces())), w.sample_rate, w.source,
+                     as_on_disk=w.as_on_disk)
 
 
 MIN_RESAMPLE_RATE = 1000        # below this a header is wrong, not a recording
@@ -203,17 +68,7 @@ def check_resample(audio: Audio, rate: int) -> int:
     """The number of samples resampling to ``rate`` gives, computed before anything is
     allocated: a header's rate of 1 Hz makes an hour of audio from a second of samples
     (and resample_poly's filter grows with the rates), so absurd rates are refused."""
-    src, lo, hi = audio.sample_rate, MIN_RESAMPLE_RATE, MAX_RESAMPLE_RATE
-    if not lo <= src <= hi:
-        raise AudioError(f"{audio.source}: its header says {src} Hz; deepbrain resamples from "
-                         f"{lo}..{hi} Hz (a rate like that means the header is wrong): "
-                         f"re-export the audio as a {rate} Hz wav")
-    if not lo <= rate <= hi:
-        raise AudioError(f"{audio.source}: cannot resample to the model's {rate} Hz (deepbrain "
-                         f"resamples to {lo}..{hi} Hz); convert the wav to {rate} Hz yourself")
-    g = gcd(rate, src)
-    up, down = rate // g, src // g
-    n = -(-audio.samples.shape[0] * up // down)
+    n = check_rates(audio.sample_rate, rate, audio.samples.shape[0], audio.source)
     if n > MAX_RESAMPLED_SAMPLES:
         raise AudioError(f"{audio.source}: {audio.duration / 3600:.1f} hours of audio would be "
                          f"{n} samples at {rate} Hz, more than deepbrain takes at once "
@@ -221,6 +76,118 @@ def check_resample(audio: Audio, rate: int) -> int:
                          f"'sox {Path(audio.source).name} part.wav trim 0 3600 : newfile : "
                          f"restart'")
     return n
+
+
+def check_rates(src: int, rate: int, num_samples: int, source: str) -> int:
+    """Both rates sane; the number of samples at ``rate``."""
+    lo, hi = MIN_RESAMPLE_RATE, MAX_RESAMPLE_RATE
+    if not lo <= src <= hi:
+        raise AudioError(f"{source}: its header says {src} Hz; deepbrain resamples from "
+                         f"{lo}..{hi} Hz (a rate like that means the header is wrong): "
+                         f"re-export the audio as a {rate} Hz wav")
+    if not lo <= rate <= hi:
+        raise AudioError(f"{source}: cannot resample to the model's {rate} Hz (deepbrain "
+                         f"resamples to {lo}..{hi} Hz); convert the wav to {rate} Hz yourself")
+    g = gcd(rate, src)
+    return -(-num_samples * (rate // g) // (src // g))
+
+
+class PolyphaseResampler:
+    """``scipy.signal.resample_poly(x, up, down)`` (its Kaiser-windowed FIR, zeros beyond
+    the ends) computed a piece at a time: each output sample from the input samples under
+    its filter, so the pieces join into exactly the whole computation."""
+
+    def __init__(self, rate_in: int, rate_out: int, num_samples: int):
+        from scipy.signal import firwin
+
+        g = gcd(rate_in, rate_out)
+        self.up, self.down = rate_out // g, rate_in // g
+        half = 10 * max(self.up, self.down)
+        h = firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
+        pre_pad = self.down - half % self.down
+        self.h = np.concatenate([np.zeros(pre_pad), h * self.up])
+        self.pre_remove = (half + pre_pad) // self.down
+        self.num_in = num_samples
+        self.num_out = -(-num_samples * self.up // self.down)
+
+    def run(self, pieces: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Resampled pieces, rounded to whole 16-bit values as :func:`resample` rounds."""
+        buf, buf_start, given, made = np.zeros(0), 0, 0, 0
+        for piece in pieces:
+            buf = np.concatenate([buf, piece.astype(np.float64)])
+            given += piece.shape[0]
+            end = self.num_out if given >= self.num_in else \
+                min(self.num_out, -(-given * self.up // self.down) - self.pre_remove)
+            if end > made:
+                yield quantize16(self._outputs(buf, buf_start, given, made, end))
+                made = end
+                keep = self._first_input(made)
+                buf, buf_start = buf[keep - buf_start:], keep
+        if made < self.num_out:
+            yield quantize16(self._outputs(buf, buf_start, given, made, self.num_out))
+
+    def _first_input(self, k: int) -> int:
+        """The first input sample output ``k`` needs, rounded down to a multiple of
+        ``down`` (so that the filter's phase is that of the whole computation)."""
+        m = k + self.pre_remove
+        lo = max(0, -(-(m * self.down - (self.h.size - 1)) // self.up))
+        return lo // self.down * self.down
+
+    def _outputs(self, buf, buf_start: int, given: int, k0: int, k1: int) -> np.ndarray:
+        from scipy.signal import upfirdn
+
+        m0, m1 = k0 + self.pre_remove, k1 + self.pre_remove
+        i0 = self._first_input(k0)
+        i1 = min(given, (m1 - 1) * self.down // self.up + 1)
+        y = upfirdn(self.h, buf[i0 - buf_start:i1 - buf_start], self.up, self.down)
+        off = i0 * self.up // self.down
+        if y.size < m1 - off:
+            y = np.concatenate([y, np.zeros(m1 - off - y.size)])
+        return y[m0 - off:m1 - off]
+
+
+@dataclass(frozen=True, eq=False)
+class AudioSource:
+    """An opened wav at the model's rate: ``pieces()`` gives its samples (16-bit scale)."""
+
+    reader: WavReader
+    sample_rate: int
+    num_samples: int
+    resampler: PolyphaseResampler | None = None
+
+    @property
+    def source(self) -> str:
+        return self.reader.source
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        pieces = self.reader.pieces()
+        return self.resampler.run(pieces) if self.resampler is not None else pieces
+
+    def __enter__(self) -> "AudioSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.reader.close()
+
+
+def open_for_model(path: str | os.PathLike, sample_rate: int, channel: int | None = None,
+                   allow_resample: bool = False) -> AudioSource:
+    """A wav opened to be read in pieces at the model's rate (resampled when allowed)."""
+    reader = WavReader(path, channel)
+    try:
+        if reader.sample_rate == sample_rate:
+            return AudioSource(reader, sample_rate, reader.num_samples)
+        if not allow_resample:
+            raise AudioError(f"{path}: sample rate {reader.sample_rate} Hz, the model expects "
+                             f"{sample_rate} Hz; pass --resample or convert with "
+                             f"'sox {Path(path).name} -r {sample_rate} out.wav'")
+        n = check_rates(reader.sample_rate, sample_rate, reader.num_samples, reader.source)
+        return AudioSource(reader, sample_rate, n,
+                           PolyphaseResampler(reader.sample_rate, sample_rate,
+                                              reader.num_samples))
+    except BaseException:
+        reader.close()
+        raise
 
 
 def load_for_model(path: str | os.PathLike, sample_rate: int, channel: int | None = None,

@@ -1,13 +1,15 @@
 """The model directory: the unit a user points deepbrain at.
 
-Layout (the seed system's, loaded unchanged)::
+Layout (the seed system's, loaded unchanged; or a Kaldi steps/nnet dir)::
 
     final.nnet                 nnet1 network (required; binary or text)
     final.feature_transform    nnet1 run in front of it (optional)
     final.mat                  LDA/MLLT matrix after splicing (optional; then no splice either)
-    ali_train_pdf.counts       class-frame counts, for log-likelihood output (optional)
+    prior_counts, ali_train_pdf.counts   class-frame counts (optional; as decode.sh picks)
     lda/K/{vertices,indices}   the map of hidden layer K (optional, per layer)
-    conf/mfcc.conf, cmvn_opts, splice_opts   front-end options (optional; see options.py)
+    conf/mfcc.conf or conf/fbank.conf, cmvn_opts, online_cmvn_opts (+ global_cmvn_stats.mat),
+    delta_opts, splice_opts    the front end (see frontend.py)
+    final.mdl                  marks a Kaldi steps/nnet dir (its front-end conventions)
     layers                     how many layers a viewer shows by default (optional)
     phones.txt                 phone symbol table (optional)
 
@@ -25,11 +27,11 @@ from typing import Mapping
 import numpy as np
 
 from .errors import DeepbrainError, ModelError
-from .kaldi_formats import read_matrix_file, read_vector_file
+from .frontend import FrontEnd, read_frontend
+from .kaldi_formats import read_vector_file
 from .layermap import LayerMap, read_layer_map
 from .nnet1 import Nnet, read_nnet
-from .options import (CmvnOptions, MfccOptions, SpliceOptions, load_cmvn_options,
-                      load_mfcc_options, load_splice_options)
+from .options import CmvnOptions, FramedOptions, SpliceOptions
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,11 +39,8 @@ class Model:
     path: Path
     nnet: Nnet
     feature_transform: Nnet | None
-    transform: np.ndarray | None          # final.mat
+    frontend: FrontEnd
     class_frame_counts: np.ndarray | None
-    mfcc: MfccOptions
-    cmvn: CmvnOptions
-    splice: SpliceOptions | None          # None when there is no final.mat
     maps: Mapping[int, LayerMap] = field(default_factory=lambda: MappingProxyType({}))
     default_layers: tuple[int, ...] = ()
     phones: tuple[str, ...] | None = None
@@ -55,13 +54,41 @@ class Model:
         return self.nnet.hidden_dims
 
     @property
+    def features(self) -> FramedOptions:
+        """The feature extraction's options (compute-mfcc-feats or compute-fbank-feats)."""
+        return self.frontend.features
+
+    mfcc = features  # the name the seed's MFCC-only front end gave it
+
+    @property
+    def cmvn(self) -> CmvnOptions | None:
+        """Offline CMVN (apply-cmvn) when the front end has it."""
+        return self.frontend.cmvn
+
+    @property
+    def per_speaker(self) -> bool:
+        """Whether statistics (offline or online CMVN) run over a speaker's utterances."""
+        return self.frontend.per_speaker
+
+    @property
+    def transform(self) -> np.ndarray | None:
+        """final.mat, when the front end has it."""
+        s = self.frontend.stage("transform")
+        return s.options if s is not None else None
+
+    @property
+    def splice(self) -> SpliceOptions | None:
+        s = self.frontend.stage("splice")
+        return s.options if s is not None else None
+
+    @property
     def sample_rate(self) -> int:
-        return int(self.mfcc.sample_frequency)
+        return self.frontend.sample_rate
 
     @property
     def frame_shift(self) -> float:
         """Seconds between frames."""
-        return self.mfcc.frame_shift / 1000.0
+        return self.frontend.frame_shift
 
 
 def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> Model:
@@ -89,46 +116,36 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
                         f"<ParametricRelu> layer before its output")
     ft = attempt(read_nnet, d / "final.feature_transform") \
         if (d / "final.feature_transform").is_file() else None
-    mat = attempt(read_matrix_file, d / "final.mat", "the LDA transform") \
-        if (d / "final.mat").is_file() else None
-    counts = attempt(read_vector_file, d / "ali_train_pdf.counts", "class-frame counts") \
-        if (d / "ali_train_pdf.counts").is_file() else None
-    mfcc = attempt(load_mfcc_options, d / "conf" / "mfcc.conf") or MfccOptions()
-    cmvn = attempt(load_cmvn_options, d / "cmvn_opts", per_speaker_cmvn) or CmvnOptions()
-    splice = attempt(load_splice_options, d / "splice_opts") or SpliceOptions()
-    if mat is None and (d / "splice_opts").is_file() and not (d / "final.mat").is_file():
-        problems.append(f"{d / 'splice_opts'}: present but there is no final.mat to apply "
-                        f"after splicing")
-    _check_dims(d, nnet, ft, mat, counts, mfcc, splice, problems)
+    counts_file = next((d / f for f in ("prior_counts", "ali_train_pdf.counts")
+                        if (d / f).is_file()), None)  # as steps/nnet/decode.sh picks them
+    counts = attempt(read_vector_file, counts_file, "class-frame counts") \
+        if counts_file is not None else None
+    frontend = read_frontend(d, per_speaker_cmvn, problems)
+    _check_dims(d, nnet, ft, frontend, counts, counts_file, problems)
     maps = _load_maps(d, nnet, problems)
     default_layers = attempt(_read_layers_file, d / "layers", nnet) or ()
     phones = attempt(_read_phones, d / "phones.txt")
     if problems:
         raise ModelError(f"{d}: {len(problems)} problem(s): " + "; ".join(problems))
-    return Model(d, nnet, ft, mat, counts, mfcc, cmvn, splice if mat is not None else None,
-                 MappingProxyType(maps), default_layers, phones)
+    return Model(d, nnet, ft, frontend, counts, MappingProxyType(maps), default_layers, phones)
 
 
-def _check_dims(d: Path, nnet, ft, mat, counts, mfcc: MfccOptions, splice: SpliceOptions,
+def _check_dims(d: Path, nnet, ft, frontend: FrontEnd | None, counts, counts_file,
                 problems: list[str]) -> None:
-    dim, what = mfcc.num_ceps, f"{mfcc.num_ceps} MFCCs"
-    if mat is not None:
-        spliced = dim * len(splice.offsets)
-        if mat.shape[1] not in (spliced, spliced + 1):
-            problems.append(f"{d / 'final.mat'}: is {mat.shape[0]} x {mat.shape[1]}, but "
-                            f"{what} spliced {splice.left_context}/{splice.right_context} give "
-                            f"{spliced} dims (it needs {spliced} or {spliced + 1} columns)")
-            return
-        dim, what = mat.shape[0], f"final.mat's {mat.shape[0]} outputs"
+    if frontend is None:
+        return
+    last = frontend.stages[-1]
+    dim, what = last.dim, f"the front end's {last.dim} dims ({last.name})"
     for net, name in ((ft, "final.feature_transform"), (nnet, "final.nnet")):
         if net is None:
             continue
         if net.input_dim != dim:
-            problems.append(f"{d / name}: takes {net.input_dim} inputs but gets {what}")
+            problems.append(f"{d / name}: takes {net.input_dim} inputs but gets {what}; the "
+                            f"front end is: " + ", ".join(s.describe() for s in frontend.stages))
             return
         dim, what = net.output_dim, f"{name}'s {net.output_dim} outputs"
     if nnet is not None and counts is not None and counts.shape[0] != nnet.output_dim:
-        problems.append(f"{d / 'ali_train_pdf.counts'}: has {counts.shape[0]} counts for "
+        problems.append(f"{counts_file}: has {counts.shape[0]} counts for "
                         f"{nnet.output_dim} network outputs")
 
 

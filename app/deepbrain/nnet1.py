@@ -18,6 +18,7 @@ from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 
+from .blocks import Block, context_of, splice_block
 from .errors import FormatError
 from .kaldi_formats import KaldiStream, KaldiWriter
 
@@ -325,6 +326,40 @@ class Nnet:
         for c in self.components:
             x = c.propagate(x)
         return x
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """What each hidden layer is called where a name is shown: its number and kind."""
+        return tuple(f"{k} {self.components[i].marker.strip('<>')}"
+                     for k, i in enumerate(self.hidden_layer_components, 1))
+
+    @property
+    def context(self) -> tuple[int, int]:
+        """Frames of input needed before and after a frame (its Splice components)."""
+        left = right = 0
+        for c in self.components:
+            if isinstance(c, Splice):
+                lc, rc = context_of(c.offsets)
+                left, right = left + lc, right + rc
+        return left, right
+
+    def propagate_block(self, block: Block, want: Sequence[int] = (), want_output: bool = False
+                        ) -> tuple[dict[int, Block], Block | None]:
+        """:meth:`propagate_layers` on a block of an utterance (see :mod:`deepbrain.blocks`):
+        each Splice computes what its input block holds exactly, so the blocks returned
+        cover the input's frames less the context of the Splices before them."""
+        hidden = self.hidden_layer_components
+        last = len(self.components) - 1 if want_output else max(
+            (hidden[k - 1] for k in want), default=-1)
+        layer_at = {hidden[k - 1]: k for k in want}
+        b = block.with_rows(_as_input(block.x, self.input_dim, self.source))
+        layers: dict[int, Block] = {}
+        for i, c in enumerate(self.components[:last + 1]):
+            b = splice_block(b, c.offsets) if isinstance(c, Splice) else \
+                b.with_rows(c.propagate(b.x))
+            if i in layer_at:
+                layers[layer_at[i]] = b
+        return layers, (b if want_output else None)
 
     def propagate_layers(self, x: np.ndarray, want: Sequence[int] | None = None,
                          want_output: bool = True) -> tuple[dict[int, np.ndarray], np.ndarray | None]:

@@ -22,9 +22,11 @@ from .errors import FormatError
 
 
 @dataclass(frozen=True)
-class MfccOptions:
-    """compute-mfcc-feats options. Defaults are Kaldi's, except the seed's three
-    (sample-frequency 16000, use-energy false) and dither 0 (Kaldi: 1) for repeatable output."""
+class FramedOptions:
+    """What compute-mfcc-feats and compute-fbank-feats share: the frame extraction
+    (feature-window.h) and mel bank (mel-computations.h) options, energy and VTLN. Defaults are
+    Kaldi's, except sample-frequency 16000 (the seed's) and dither 0 (Kaldi: 1) for repeatable
+    output."""
 
     sample_frequency: float = 16000.0
     frame_length: float = 25.0
@@ -41,18 +43,22 @@ class MfccOptions:
     high_freq: float = 0.0
     vtln_low: float = 100.0
     vtln_high: float = -500.0
-    num_ceps: int = 13
     use_energy: bool = False
     energy_floor: float = 0.0
     raw_energy: bool = True
-    cepstral_lifter: float = 22.0
     htk_compat: bool = False
     subtract_mean: bool = False
     vtln_warp: float = 1.0
 
+    binary = ""  # the Kaldi program these options are for
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
     def __post_init__(self):
         _as_kaldi_floats(self)
-        _check_mfcc(self)
+        _check_framed(self)
 
     @property
     def window_samples(self) -> int:
@@ -82,9 +88,44 @@ class MfccOptions:
         return (num_samples + shift // 2) // shift
 
     def to_kaldi(self) -> list[str]:
-        """The options as compute-mfcc-feats arguments (every one, so nothing is defaulted)."""
+        """The options as the program's arguments (every one, so nothing is defaulted)."""
         return [f"--{f.name.replace('_', '-')}={_kaldi_value(getattr(self, f.name))}"
                 for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class MfccOptions(FramedOptions):
+    """compute-mfcc-feats options; use-energy false by default (the seed's; Kaldi: true,
+    which a model's own mfcc.conf gets)."""
+
+    num_ceps: int = 13
+    cepstral_lifter: float = 22.0
+
+    binary = "compute-mfcc-feats"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 1 <= self.num_ceps <= self.num_mel_bins:
+            raise ValueError(f"num-ceps {self.num_ceps} must be 1..num-mel-bins "
+                             f"({self.num_mel_bins})")
+
+    @property
+    def dim(self) -> int:
+        return self.num_ceps  # with use-energy, the energy takes C0's place
+
+
+@dataclass(frozen=True)
+class FbankOptions(FramedOptions):
+    """compute-fbank-feats options (Kaldi's defaults, dither 0)."""
+
+    use_log_fbank: bool = True
+    use_power: bool = True
+
+    binary = "compute-fbank-feats"
+
+    @property
+    def dim(self) -> int:
+        return self.num_mel_bins + (1 if self.use_energy else 0)
 
 
 WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "sine", "blackman")
@@ -95,7 +136,7 @@ def _opt(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _as_kaldi_floats(o: MfccOptions) -> None:
+def _as_kaldi_floats(o: FramedOptions) -> None:
     """Round every float option to 32 bits, as Kaldi (BaseFloat) and kaldi-native-fbank hold
     them, so that the checks below judge the values the feature code will compute with."""
     for f in fields(o):
@@ -111,8 +152,9 @@ def _as_kaldi_floats(o: MfccOptions) -> None:
             object.__setattr__(o, f.name, v32)
 
 
-def _check_mfcc(o: MfccOptions) -> None:
-    """Refuse what compute-mfcc-feats refuses, or crashes or divides by zero on.
+def _check_framed(o: FramedOptions) -> None:
+    """Refuse what compute-mfcc-feats and compute-fbank-feats refuse, or crash or divide by
+    zero on.
 
     The checks are Kaldi's own (feature-window.h/.cc, mel-computations.cc, feature-mfcc.cc):
     a window of at least 2 samples (the window functions divide by length - 1) and a shift of
@@ -158,11 +200,9 @@ def _check_mfcc(o: MfccOptions) -> None:
         raise ValueError(f"--preemphasis-coefficient={o.preemphasis_coefficient:g}: expected "
                          f"0..1 (usually 0.97)")
     _check_mel_bins(o)
-    if not 1 <= o.num_ceps <= o.num_mel_bins:
-        raise ValueError(f"num-ceps {o.num_ceps} must be 1..num-mel-bins ({o.num_mel_bins})")
 
 
-def _check_mel_bins(o: MfccOptions) -> None:
+def _check_mel_bins(o: FramedOptions) -> None:
     nyquist = 0.5 * o.sample_frequency
     low, high = o.mel_range
     if not (0.0 <= low < nyquist and 0.0 < high <= nyquist and low < high):
@@ -183,7 +223,7 @@ def _check_mel_bins(o: MfccOptions) -> None:
                          f"use a longer --frame-length")
 
 
-def _empty_mel_bin(o: MfccOptions, num_bins: int) -> int | None:
+def _empty_mel_bin(o: FramedOptions, num_bins: int) -> int | None:
     """The first mel bin no FFT bin falls in, as MelBanks computes them (in float), or None."""
     f32 = np.float32
     padded = o.padded_window_samples
@@ -202,7 +242,7 @@ def _empty_mel_bin(o: MfccOptions, num_bins: int) -> int | None:
     return int(empty[0]) if empty.size else None
 
 
-def _most_mel_bins(o: MfccOptions) -> int:
+def _most_mel_bins(o: FramedOptions) -> int:
     """The largest number of mel bins (below the one asked for) that all hold an FFT bin."""
     lo, hi = 3, min(o.num_mel_bins - 1, o.padded_window_samples)
     if _empty_mel_bin(o, lo) is not None:
@@ -241,6 +281,55 @@ class SpliceOptions:
     @property
     def offsets(self) -> tuple[int, ...]:
         return tuple(range(-self.left_context, self.right_context + 1))
+
+
+@dataclass(frozen=True)
+class DeltaOptions:
+    """add-deltas options (Kaldi's defaults): appends ``delta_order`` orders of deltas, each
+    over ``2 * delta_window + 1`` frames, edge frames repeated."""
+
+    delta_order: int = 2
+    delta_window: int = 2
+
+    def __post_init__(self):
+        if not 0 <= self.delta_order <= 10 or not 1 <= self.delta_window <= 100:
+            raise ValueError(f"--delta-order={self.delta_order} and --delta-window="
+                             f"{self.delta_window}: expected an order 0..10 and a window 1..100 "
+                             f"(usually 2 and 2)")
+
+    @property
+    def context(self) -> int:
+        """Frames needed on each side of a frame."""
+        return self.delta_order * self.delta_window
+
+
+@dataclass(frozen=True)
+class OnlineCmvnOptions:
+    """apply-cmvn-online options (OnlineCmvnOptions in online-feature.h, its defaults)."""
+
+    cmn_window: int = 600
+    speaker_frames: int = 600
+    global_frames: int = 200
+    norm_means: bool = True
+    norm_vars: bool = False
+    skip_dims: str = ""
+
+    def __post_init__(self):
+        if not (0 < self.cmn_window <= 1_000_000 and 0 <= self.global_frames
+                <= self.speaker_frames <= self.cmn_window):
+            raise ValueError(f"--cmn-window={self.cmn_window}, --speaker-frames="
+                             f"{self.speaker_frames}, --global-frames={self.global_frames}: "
+                             f"expected 0 <= global-frames <= speaker-frames <= cmn-window "
+                             f"(Kaldi's check; defaults 200, 600, 600)")
+        if self.norm_vars and not self.norm_means:
+            raise ValueError("--norm-vars=true needs --norm-means=true (as apply-cmvn-online)")
+        if self.skip_dims and not re.fullmatch(r"\d+(:\d+)*", self.skip_dims):
+            raise ValueError(f"--skip-dims={self.skip_dims}: expected dimensions joined by "
+                             f"colons, e.g. 13:14:15")
+
+    @property
+    def skipped(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.skip_dims.split(":")) if self.skip_dims else ()
 
 
 def _kaldi_value(v) -> str:
@@ -346,8 +435,23 @@ def load_cmvn_options(path: str | os.PathLike | None, per_speaker: bool = False)
     return dataclasses.replace(opts, per_speaker=per_speaker)
 
 
-def load_splice_options(path: str | os.PathLike | None) -> SpliceOptions:
+def load_splice_options(path: str | os.PathLike | None, kaldi_default: bool = False
+                        ) -> SpliceOptions:
+    """splice_opts; without one, the seed's +-3 (or splice-feats' own +-4 for a Kaldi dir)."""
     if path is None or not Path(path).exists():
-        return SpliceOptions()
+        return SpliceOptions(4, 4) if kaldi_default else SpliceOptions()
     return parse_args(read_opts_file(path), SpliceOptions, str(path),
                       {"left_context": 4, "right_context": 4})
+
+
+def load_fbank_options(path: str | os.PathLike) -> FbankOptions:
+    """A model's fbank.conf against Kaldi's defaults (dither 0 unless it sets it)."""
+    return parse_args(read_config_file(path), FbankOptions, str(path))
+
+
+def load_delta_options(path: str | os.PathLike) -> DeltaOptions:
+    return parse_args(read_opts_file(path), DeltaOptions, str(path))
+
+
+def load_online_cmvn_options(path: str | os.PathLike) -> OnlineCmvnOptions:
+    return parse_args(read_opts_file(path), OnlineCmvnOptions, str(path))

@@ -12,6 +12,8 @@ from pathlib import Path
 import kaldiio
 import pytest
 
+from deepbrain.errors import AudioError
+
 from deepbrain import audio
 from deepbrain.cli import main
 from support import speechlike, wav_bytes
@@ -120,16 +122,23 @@ def test_a_model_rate_beyond_resampling(tmp_path, tiny_model, speech_wav, capsys
         f"resamples to 1000..768000 Hz); convert the wav to 2000000 Hz yourself")
 
 
-def test_the_resampled_size_is_bounded(tmp_path, tiny_model, capsys, monkeypatch):
+def test_the_resampled_size_is_bounded_where_audio_is_held_whole(tmp_path, tiny_model,
+                                                                   capsys, monkeypatch):
+    """Resampling a whole file at once (the window's path) has a bound; the engines stream
+    the audio through the resampler in pieces, so they need none and give the same frames."""
     monkeypatch.setattr(audio, "MAX_RESAMPLED_SAMPLES", 20000)
     wav = tmp_path / "long.wav"
     wav.write_bytes(wav_bytes(speechlike(2.0, rate=8000), rate=8000))
-    code, _, err = run(capsys, "activations", wav, "--model", tiny_model, "--out",
-                       tmp_path / "out", "--engine", "numpy", "--resample")
-    assert code == 3 and err.splitlines()[-1] == (
-        f"deepbrain: error: {wav}: 0.0 hours of audio would be 32000 samples at 16000 Hz, more "
+    with pytest.raises(AudioError) as e:
+        audio.load_for_model(wav, 16000, allow_resample=True)
+    assert str(e.value) == (
+        f"{wav}: 0.0 hours of audio would be 32000 samples at 16000 Hz, more "
         f"than deepbrain takes at once (20000); cut it into parts, e.g. with 'sox long.wav "
         f"part.wav trim 0 3600 : newfile : restart'")
+    code, _, err = run(capsys, "activations", wav, "--model", tiny_model, "--out",
+                       tmp_path / "out", "--engine", "numpy", "--resample", "-q")
+    assert code == 0, err
+    assert (tmp_path / "out" / "utt2num_frames").read_text() == "long 198\n"
 
 
 @pytest.mark.parametrize("rate", [8000, 11025, 44100, 48000])

@@ -3,12 +3,13 @@
 
 Kaldi's run.pl joins its arguments unquoted into a bash command line, and Kaldi's
 parse_options.sh evals option values; every case here once ran its command. Each payload
-writes a file named PWNED under the test's folder; none may ever appear.
+leaves a mark file (in $HOME, the cwd or the test folder); none may ever appear.
 """
 
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,18 @@ from deepbrain.cli import main
 RECIPES = ROOT / "kaldi_recipes"
 
 
+MARK = f".deepbrain-pwned-{uuid.uuid4().hex}"
+
+
 def payload(tmp_path: Path) -> str:
-    return f"$(touch${{IFS}}{tmp_path}/PWNED)"
+    """A command that leaves a mark in $HOME, written without a slash so that it also fits
+    in a single file name."""
+    return f"$(cd;touch${{IFS}}{MARK})"
 
 
 def pwned(tmp_path: Path) -> list[Path]:
-    return list(tmp_path.rglob("PWNED")) + list(Path.cwd().glob("PWNED"))
+    return [p for p in (Path.home() / MARK, Path.cwd() / MARK) if p.exists()] + \
+        list(tmp_path.rglob(MARK))
 
 
 def fake_kaldi(tmp_path: Path) -> Path:
@@ -54,9 +61,10 @@ def data_dir(tmp_path: Path, name="data", wav_line=None) -> Path:
 
 # -- option files are data -------------------------------------------------------------------
 
-HOSTILE_OPTS = ["--norm-means=true#$(touch${IFS}PWNED)", "--norm-means=true;touch PWNED",
-                "--norm-means=`touch PWNED`", "--norm-means='true'", "--norm-means=$HOME",
-                "--norm-means=true\n--norm-vars=$(touch PWNED)", "true", "--norm-means=a|b"]
+HOSTILE_OPTS = [f"--norm-means=true#$(cd;touch${{IFS}}{MARK})",
+                f"--norm-means=true;touch {MARK}", f"--norm-means=`touch {MARK}`",
+                "--norm-means='true'", "--norm-means=$HOME",
+                f"--norm-means=true\n--norm-vars=$(touch {MARK})", "true", "--norm-means=a|b"]
 
 
 @pytest.mark.parametrize("text", HOSTILE_OPTS)
@@ -130,7 +138,7 @@ def test_help_works_without_kaldi(tmp_path):
 def test_wav_scp_commands_are_refused_unless_allowed(tmp_path):
     root = fake_kaldi(tmp_path)
     model = write_tiny_model(tmp_path / "m")
-    data = data_dir(tmp_path, wav_line=f"a touch {tmp_path}/PWNED |\n")
+    data = data_dir(tmp_path, wav_line=f"a touch {tmp_path}/{MARK} |\n")
     r = recipe("getact.sh", data, model, tmp_path / "exp",
                env=dict(os.environ, KALDI_ROOT=str(root)))
     assert r.returncode == 1 and "entry a is a command or stdin" in r.stderr
@@ -185,7 +193,7 @@ def test_kaldi_engine_with_hostile_model_dir_workdir_and_tmpdir(golden, golden_m
 def test_kaldi_engine_refuses_a_hostile_cmvn_opts_before_running(golden_model, golden,
                                                                  tmp_path, capsys):
     model = golden_model("m")
-    (model / "cmvn_opts").write_text("--norm-means=true#$(touch${IFS}%s/PWNED)\n" % tmp_path)
+    (model / "cmvn_opts").write_text(f"--norm-means=true#{payload(tmp_path)}\n")
     code = main(["activations", str(golden / "wav" / "utt1.wav"), "--model", str(model),
                  "--out", str(tmp_path / "o"), "-q"])
     assert code == 4 and "cmvn_opts" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import kaldiio
 
 from ..audio import load_for_model, write_wav16
-from ..errors import Cancelled, KaldiError
+from ..errors import Cancelled, DeepbrainError, KaldiError
 from ..features import check_audio
 from ..model import Model
 from ..nnet1 import write_nnet
@@ -284,7 +284,13 @@ def run(utts: Sequence[Utterance], model: Model, request: Request,
     try:
         check_cancel(cancel)
         ids = _make_data_dir(utts, model, request, work)
-        _run_recipe(kaldi, model, request, work, progress, cancel)
+        try:
+            _run_recipe(kaldi, model, request, work, progress, cancel)
+        except KaldiError:
+            nan = _nonfinite_failure(work / "exp", ids, model)
+            if nan is not None:
+                raise nan from None
+            raise
         yield from _read_results(work / "exp", ids, model, request)
     finally:
         if request.keep_workdir is None:
@@ -320,20 +326,41 @@ def _read_results(exp: Path, ids: dict[str, str], model: Model, request: Request
                            output[safe] if output is not None else None, model.frame_shift,
                            NAME, st)
         if first_nonfinite([*acts.layers.items(), ("output", acts.output)]) is not None:
-            raise nonfinite_error(user_id, *_first_nonfinite_stage(exp, safe), model.path)
+            raise nonfinite_error(user_id, *(_first_nonfinite_stage(exp, safe) or
+                                             ("forward", None)), model.path)
         yield acts
 
 
-def _first_nonfinite_stage(exp: Path, safe: str) -> tuple[str, int]:
+_KALDI_NAN = re.compile(r"NaN or inf found in .* for (\S+)")
+
+
+def _nonfinite_failure(exp: Path, ids: dict[str, str], model: Model) -> DeepbrainError | None:
+    """Kaldi's own NaN check stopped a stage: the same error the numpy engine gives, naming
+    the first stage whose output (kept in the work dir) holds NaN or inf, else the stage
+    whose check fired (``forward.layerK`` -> layer K, frame unknown)."""
+    for log in sorted((exp / "log").glob("*.log")):
+        m = _KALDI_NAN.search(log.read_text(errors="replace"))
+        if m and m.group(1) in ids:
+            safe = m.group(1)
+            found = _first_nonfinite_stage(exp, safe)
+            if found is None:
+                fired = re.match(r"forward\.(layer\d+|output|input)\.", log.name)
+                stage = fired.group(1) if fired else "forward"
+                found = ("nnet_input" if stage == "input" else stage, None)
+            return nonfinite_error(ids[safe], *found, model.path)
+    return None
+
+
+def _first_nonfinite_stage(exp: Path, safe: str) -> tuple[str, int] | None:
     """Which of the recipe's stage outputs (all kept in its work dir) first holds NaN/inf."""
-    names = ["feats", "cmvn_feats", "spliced", "transformed", "nnet_input"]
+    names = ["feats", "cmvn_feats", "deltas", "spliced", "transformed", "nnet_input"]
     names += sorted((p.stem for p in exp.glob("layer*.scp") if "." not in p.stem),
                     key=lambda n: int(n[5:]))
-    stages = []
     for name in names + ["output"]:
         if (exp / f"{name}.scp").is_file():
-            stages.append((name, kaldiio.load_scp(str(exp / f"{name}.scp"))[safe]))
-            found = first_nonfinite(stages[-1:])
-            if found is not None:
-                return found
-    return "forward", 0
+            table = kaldiio.load_scp(str(exp / f"{name}.scp"))
+            if safe in table:
+                found = first_nonfinite([(name, table[safe])])
+                if found is not None:
+                    return found
+    return None

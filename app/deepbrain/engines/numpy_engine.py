@@ -1,87 +1,81 @@
-"""The embedded engine: Kaldi's stages in numpy, no Kaldi needed.
+"""The embedded engine: Kaldi's stages in numpy, no Kaldi needed, in flat memory.
 
-All utterances' MFCCs are computed first (they are small), so that per-speaker CMVN
-statistics are complete before any utterance is normalised; the rest runs one utterance at
-a time, so memory holds one utterance's activations at once.
+Utterances go by CMVN group (one utterance, or a speaker's utterances with per-speaker
+statistics): the group's audio is read in pieces through feature extraction (and
+apply-cmvn-online), their statistics summed, then each utterance's frames are computed a chunk
+at a time (:mod:`deepbrain.chain`) and streamed out. Memory holds one group's features and one
+chunk's activations, whatever the length of the audio.
 """
 
 from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-import numpy as np
 
-from ..audio import load_for_model
-from ..features import (apply_cmvn, compute_cmvn_stats, compute_mfcc_feats, splice_feats,
-                        transform_feats)
+from ..artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, Request,
+                         Utterance, check_cancel, collect)
+from ..audio import open_for_model
+from ..chain import Extracted, UtteranceComputer, extract
+from ..features import compute_cmvn_stats
 from ..model import Model
-from ..artefacts import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
-                        Utterance, check_cancel, first_nonfinite, freeze_layers,
-                        nonfinite_error)
 
 NAME = "numpy"
+CHUNK_FRAMES = 2000  # 20 s of frames a chunk: activations of 2048 units take 16 MB
 
 
 def run(utts: Sequence[Utterance], model: Model, request: Request,
         progress: ProgressHook | None = None, cancel: CancelHook | None = None
         ) -> Iterator[Activations]:
+    """Whole utterances (what the window and the training code use)."""
+    return collect(stream(utts, model, request, progress, cancel), model.frame_shift, NAME,
+                   request.keep_intermediate)
+
+
+def stream(utts: Sequence[Utterance], model: Model, request: Request,
+           progress: ProgressHook | None = None, cancel: CancelHook | None = None,
+           chunk_frames: int = CHUNK_FRAMES) -> Iterator[Chunk]:
+    """Every utterance's frames as chunks, in order."""
     report = progress or (lambda p: None)
     total = len(utts)
-    feats = {}
-    for i, utt in enumerate(utts):
-        check_cancel(cancel)
-        audio = load_for_model(utt.path, model.sample_rate, request.channel, request.resample)
-        feats[utt.utt_id] = compute_mfcc_feats(audio, model.mfcc)
-        bad = first_nonfinite([("feats", feats[utt.utt_id])])
-        if bad is not None:  # before CMVN statistics mix it into other utterances
-            raise nonfinite_error(utt.utt_id, *bad, model.path)
-        report(Progress("mfcc", i + 1, total, utt.utt_id))
-    stats = _cmvn_stats(utts, feats, model)
-    for i, utt in enumerate(utts):
-        check_cancel(cancel)
-        yield _forward_one(utt, feats.pop(utt.utt_id), stats[utt.speaker if model.cmvn.per_speaker
-                                                            else utt.utt_id],
-                           model, request, report, i, total)
+    done = 0
+    extraction = model.frontend.stages[0].name
+    for group in _groups(utts, model):
+        extracted: list[Extracted] = []
+        speaker_stats = None
+        for utt in group:
+            check_cancel(cancel)
+            e = _extract(utt, model, request, speaker_stats)
+            if model.frontend.stage("online-cmvn") is not None and model.per_speaker:
+                mine = compute_cmvn_stats(e.feats)  # what OnlineCmvn::GetState adds
+                speaker_stats = mine if speaker_stats is None else speaker_stats + mine
+            extracted.append(e)
+            report(Progress(extraction, done + len(extracted), total, utt.utt_id))
+        # Offline CMVN statistics: the utterance's own, or the speaker's (the whole group).
+        stats = compute_cmvn_stats([e.feats for e in extracted]) \
+            if model.cmvn is not None else None
+        while extracted:
+            e = extracted.pop(0)
+            computer = UtteranceComputer(model, e, stats, request.layers, request.output,
+                                         request.keep_intermediate)
+            for chunk in computer.chunks(chunk_frames):
+                check_cancel(cancel)
+                yield chunk
+            done += 1
+            report(Progress("forward", done, total, e.utt_id))
 
 
-def _cmvn_stats(utts, feats, model: Model) -> dict:
-    if not model.cmvn.per_speaker:
-        return {u.utt_id: compute_cmvn_stats(feats[u.utt_id]) for u in utts}
-    by_speaker: dict[str, list] = {}
+def _groups(utts: Sequence[Utterance], model: Model) -> list[list[Utterance]]:
+    """Utterances that share statistics: a speaker's with --utt2spk, else one each."""
+    if not model.per_speaker:
+        return [[u] for u in utts]
+    groups: dict[str, list[Utterance]] = {}
     for u in utts:
-        by_speaker.setdefault(u.speaker, []).append(feats[u.utt_id])
-    return {spk: compute_cmvn_stats(mats) for spk, mats in by_speaker.items()}
+        groups.setdefault(u.speaker, []).append(u)
+    return list(groups.values())
 
 
-def _forward_one(utt: Utterance, feats, stats, model: Model, request: Request, report,
-                 i: int, total: int) -> Activations:
-    # Overflow (a model's huge weights or options) is not warned about here but checked in
-    # the results, so that the error names the first stage that gave NaN or inf.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _forward_checked(utt, feats, stats, model, request, report, i, total)
+def _extract(utt: Utterance, model: Model, request: Request, speaker_stats) -> Extracted:
+    with open_for_model(utt.path, model.sample_rate, request.channel, request.resample) as src:
+        return extract(utt.utt_id, src.pieces(), src.num_samples, src.source, src.sample_rate,
+                       model, speaker_stats)
 
-
-def _forward_checked(utt: Utterance, feats, stats, model: Model, request: Request, report,
-                     i: int, total: int) -> Activations:
-    cmvn_feats = apply_cmvn(feats, stats, model.cmvn)
-    report(Progress("cmvn", i + 1, total, utt.utt_id))
-    spliced = transformed = None
-    x = cmvn_feats
-    if model.transform is not None:
-        spliced = splice_feats(x, model.splice.left_context, model.splice.right_context)
-        report(Progress("splice", i + 1, total, utt.utt_id))
-        x = transformed = transform_feats(spliced, model.transform, str(model.path / "final.mat"))
-        report(Progress("transform", i + 1, total, utt.utt_id))
-    nnet_input = model.feature_transform.propagate(x) if model.feature_transform else x
-    layers, output = model.nnet.propagate_layers(nnet_input, request.layers, request.output)
-    bad = first_nonfinite([("feats", feats), ("cmvn_feats", cmvn_feats), ("spliced", spliced),
-                           ("transformed", transformed), ("nnet_input", nnet_input),
-                           *((f"layer{k}", m) for k, m in sorted(layers.items())),
-                           ("output", output)])
-    if bad is not None:
-        raise nonfinite_error(utt.utt_id, *bad, model.path)
-    report(Progress("forward", i + 1, total, utt.utt_id))
-    stages = Stages([("feats", feats), ("cmvn", stats), ("cmvn_feats", cmvn_feats),
-                     ("spliced", spliced), ("transformed", transformed),
-                     ("nnet_input", nnet_input)]) if request.keep_intermediate else None
-    return Activations(utt.utt_id, freeze_layers(layers), output, model.frame_shift, NAME, stages)
