@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from ..errors import DeepbrainError, OutputExistsError
+from ..errors import DeepbrainError, OutputError, OutputExistsError
 
 MIN_SIZE = (320, 240)
 MAX_SIDE = 8192  # 256 MB a picture at 8192x8192; the window's grab and GL's buffer each
@@ -72,7 +72,7 @@ def check_size(size: tuple[int, int]) -> None:
                              f"most {limit} pixels a side; choose a smaller --size")
 
 
-def _write_error(path: Path, e: OSError, size: int | None = None) -> DeepbrainError:
+def _write_error(path: Path, e: OSError, size: int | None = None) -> OutputError:
     """One precise line for a failure to write ``path``."""
     folder = path.parent
     why = {
@@ -92,7 +92,7 @@ def _write_error(path: Path, e: OSError, size: int | None = None) -> DeepbrainEr
     }.get(e.errno, f"cannot be written ({e.strerror})")
     if e.errno == errno.ENOENT and folder.is_dir():  # /proc/self, say: there, but no files
         why = f"{folder} does not take new files ({e.strerror}); choose another folder"
-    return DeepbrainError(f"{path}: {why}")
+    return OutputError(f"{path}: {why}")
 
 
 class PngFile:
