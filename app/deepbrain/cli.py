@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frame", type=int, default=0, help="the frame to show (0-based)")
     g.add_argument("--screenshot", metavar="PNG", help="render to this PNG and exit")
     g.add_argument("--size", default="1280x720", help="window size for --screenshot")
+    g.add_argument("--force", action="store_true", help="with --screenshot: replace an "
+                   "existing PNG")
     return p
 
 

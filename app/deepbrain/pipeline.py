@@ -122,6 +122,8 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
     choice = select_engine(engine) if isinstance(engine, str) else engine
     check_layers(request.layers, model)
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
+
+
 def check_layers(layers: Sequence[int], model: Model) -> tuple[int, ...]:
     """``layers`` (1-based) checked against the model; none means all of its hidden layers."""
     hidden = model.num_hidden

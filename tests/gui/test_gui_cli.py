@@ -4,6 +4,7 @@ and its errors."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,10 @@ def test_offscreen_platform_is_refused(monkeypatch, capsys):
 @needs_display
 def test_screenshot_refuses_layers_without_maps(files, tmp_path):
     model, wav = files
+    shutil.rmtree(model / "lda" / "2")
+    code, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--layers", "1-2",
+                          "--screenshot", tmp_path / "x.png")
+    assert code == 1 and "no map for layer(s) 2" in err and "has maps for 1" in err
     code, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--layers", "2-3",
                           "--screenshot", tmp_path / "x.png")
-    assert code == 1 and "no map for layer(s) 3" in err and "has maps for 1, 2" in err
+    assert code == 1 and "layer 3 asked for, but" in err and "hidden layers 1..2" in err

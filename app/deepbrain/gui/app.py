@@ -61,17 +61,6 @@ def apply_dark_theme(app: QtWidgets.QApplication) -> None:
     pg.setConfigOptions(background="#14161a", foreground="#aab0ba", antialias=False)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise DeepbrainError(f"--size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") \
-            from None
-    if w < 320 or h < 240:
-        raise DeepbrainError(f"--size: at least 320x240, got {text}")
-    return w, h
-
-
 def run(args) -> int:
     """``deepbrain gui``: interactive, or render one state to a PNG with --screenshot."""
     check_display()
@@ -80,19 +69,12 @@ def run(args) -> int:
         base = ColourOptions()
         options = ColourOptions(args.colormap or base.colormap, args.scale or base.scale,
                                 base.alpha if args.alpha is None else args.alpha)
-    if args.screenshot and options is None:
-        options = ColourOptions()  # reproducible: not the options saved from the last run
+    if args.screenshot:
+        return run_screenshot(args, options or ColourOptions())  # not the saved options
     app = application()
     from .window import MainWindow  # pyqtgraph.opengl needs the QApplication first
 
-    window = MainWindow(engine=args.engine, options=options, remember=not args.screenshot)
-    if args.screenshot:
-        try:
-            return screenshot(app, window, args)
-        finally:  # deleted now, not whenever Python collects it (maybe mid-paint)
-            window.close()
-            window.deleteLater()
-            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    window = MainWindow(engine=args.engine, options=options)
     model = args.model or window.settings.value("model", "")
     if not (model and (args.model or Path(model).is_dir())):
         model = _demo_model()  # a first start: the model that ships with deepbrain
@@ -123,30 +105,27 @@ def show_layers(window, layers) -> None:
     window.set_shown_layers(list(layers))
 
 
-def screenshot(app: QtWidgets.QApplication, window, args) -> int:
+def run_screenshot(args, options: ColourOptions) -> int:
+    """``--screenshot``: everything that can be checked is, before the window exists."""
+    from .screenshot import PngFile, check_size, parse_size, screenshot
+
     if not args.wav:
         raise DeepbrainError("--screenshot needs --wav FILE")
     if not args.model:
         args.model = str(demo_model_dir())
-    # Errors are raised to the CLI instead of shown in dialogs.
-    window.show_error = _raise
-    window.resize(*parse_size(args.size))
-    if not window.load_model(args.model, remember=False):
-        return 4
-    window.show()
-    if args.layers:
-        show_layers(window, args.layers)
-    window.process_now(args.wav)
-    frames = window.colours.num_frames
-    if not 0 <= args.frame < frames:
-        raise DeepbrainError(f"--frame {args.frame}: the utterance has frames 0..{frames - 1}")
-    window.show_frame(args.frame)
-    for _ in range(10):
-        app.processEvents()
-    out = Path(args.screenshot)
-    if not window.render_image().save(str(out)):
-        raise DeepbrainError(f"{out}: cannot write the PNG (does the folder exist?)")
-    return 0
+    size = parse_size(args.size)
+    with PngFile(args.screenshot, force=args.force) as png:
+        app = application()
+        check_size(size)
+        from .window import MainWindow  # pyqtgraph.opengl needs the QApplication first
+
+        window = MainWindow(engine=args.engine, options=options, remember=False)
+        try:
+            return screenshot(app, window, args, png, size)
+        finally:  # deleted now, not whenever Python collects it (maybe mid-paint)
+            window.close()
+            window.deleteLater()
+            QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
 
 
 def _demo_model() -> str:
@@ -156,7 +135,8 @@ def _demo_model() -> str:
         return ""
 
 
-def _raise(title: str, error) -> None:
+def raise_errors(title: str, error) -> None:
+    """A window's show_error for --screenshot: errors go to the CLI, not into dialogs."""
     if isinstance(error, DeepbrainError):
         raise error
     raise DeepbrainError(f"{title}: {error}")
