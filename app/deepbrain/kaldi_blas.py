@@ -30,15 +30,20 @@ F64 = np.float64
 
 
 def fma(product: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """float32 fma(a, b, acc) given the exact double ``product`` a*b: one rounding."""
-    a = acc.astype(F64)
-    s = product + a
-    bb = s - product
-    err = (product - (s - bb)) + (a - bb)  # TwoSum: s + err is the exact sum
-    even = (s.view(np.int64) & 1) == 0
-    inexact = (err != 0) & even
-    if inexact.any():  # round to odd, so the rounding to float below is the only one
-        s = np.where(inexact, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
+    """float32 fma(a, b, acc) given the exact double ``product`` a*b: one rounding.
+
+    The double sum rounds once more than the fused operation; that can change the float
+    only where the double lands exactly halfway between two floats (its 29 low mantissa
+    bits 1000...0) while the exact sum did not. Those few are nudged off the midpoint
+    towards the exact sum (TwoSum's error term)."""
+    s = product + acc  # float64
+    half = (s.view(np.int64) & 0x1FFFFFFF) == 0x10000000
+    if half.any():
+        k = np.nonzero(half)
+        p, a, t = np.broadcast_to(product, s.shape)[k], np.broadcast_to(acc, s.shape)[k], s[k]
+        bb = t - p
+        err = (p - (t - bb)) + (a - bb)
+        s[k] = np.where(err == 0, t, np.nextafter(t, np.where(err > 0, np.inf, -np.inf)))
     return s.astype(F32)
 
 

@@ -365,6 +365,7 @@ class _PitchTracker:
         self.backpointers: list[np.ndarray] = []   # per frame, Kaldi's StateInfo.backpointer
         self.pov_nccf: list[np.ndarray] = []       # per frame, StateInfo.pov_nccf
         self.cur_best: list[int] = []
+        self.ties: dict[int, tuple[np.ndarray, frozenset]] = {}  # frame -> (prev, states)
         self.nccf_info: list[list] = []            # [nccf_pitch_resampled, avg_norm_prod, ms]
         self.lag_state: list[int] = []
         self.lag_nccf: list[F32] = []
@@ -444,24 +445,42 @@ class _PitchTracker:
         return ((frames + 0.5) * self.shift).astype(np.int64) - self.full // 2
 
     def _extract(self, starts: np.ndarray, before: int) -> np.ndarray:
-        """ExtractFrame: windows of the downsampled signal, zeros outside it; with Kaldi's
-        check that the samples it needs are still in its remainder."""
-        need = int(max(starts.min(), 0))
-        if need < min(before, self.remainder_start):
-            raise FormatError(
-                f"compute-kaldi-pitch-feats fails an assertion with these options (frame at "
-                f"sample {need} of the downsampled signal is no longer kept): use "
-                f"--frames-per-chunk=0 or a larger --frames-per-chunk with --snip-edges=false")
+        """ExtractFrame: windows of the downsampled signal, zeros outside it."""
+        for start in starts:
+            self._check_extract(int(start), self.full, before)
         idx = starts[:, None] + np.arange(self.full)
         ok = (idx >= 0) & (idx < len(self.signal))
         windows = np.where(ok, self.signal[np.clip(idx, 0, max(len(self.signal) - 1, 0))],
                            F32(0.0)).astype(F32)
         c = F32(self.opts.preemphasis_coefficient)
         if c != 0.0:
-            first = (windows[:, 0].astype(F64) * (1.0 - float(c))).astype(F32)
-            windows[:, 1:] = windows[:, 1:] - c * windows[:, :-1]
-            windows[:, 0] = first
+            # ExtractFrame recurses on the part of the window that holds signal, so at the
+            # edges the pre-emphasis runs on that part alone, as if it were the whole window.
+            lo = np.clip(-starts, 0, self.full)
+            hi = np.clip(len(self.signal) - starts, 0, self.full)
+            for k in np.flatnonzero((lo > 0) | (hi < self.full)):
+                windows[k, lo[k]:hi[k]] = _preemphasize(windows[None, k, lo[k]:hi[k]], c)
+            inner = (lo == 0) & (hi == self.full)
+            windows[inner] = _preemphasize(windows[inner], c)
         return windows
+
+    def _check_extract(self, start: int, length: int, before: int) -> None:
+        """ExtractFrame's assertions, which make Kaldi give up on the utterance: with
+        --snip-edges=false and small --frames-per-chunk a frame can lie wholly in samples
+        it no longer keeps (recursing as it does on the part of a window that has signal)."""
+        chunk = len(self.signal) - before
+        if start < 0:
+            if length + start <= 0:
+                raise _extract_failure(self.opts)
+            return self._check_extract(0, length + start, before)
+        offset = start - before
+        if offset + length > chunk:
+            if not self.finished or chunk - offset <= 0:
+                raise _extract_failure(self.opts)
+            return self._check_extract(start, chunk - offset, before)
+        kept = max(before - self.remainder_start, 0)
+        if offset < 0 and (kept + offset < 0 or offset + length <= 0):
+            raise _extract_failure(self.opts)
 
     def _mean_square(self, starts, down, dot, total, before) -> np.ndarray:
         """The signal's mean square behind the NCCF ballast: over everything received so far,
@@ -488,11 +507,28 @@ class _PitchTracker:
         self.processed += len(down)
 
     def _viterbi_frame(self, nccf_pitch: np.ndarray, nccf_pov: np.ndarray) -> None:
-        backpointer, cost = self.viterbi.step(nccf_pitch, self.forward_cost)
-        self.forward_cost = cost - cost.min()
-        self.backpointers.append(backpointer)
+        self.backpointers.append(None)
         self.pov_nccf.append(nccf_pov)
         self.cur_best.append(-1)
+        self.forward_cost = self._step(len(self.backpointers) - 1, nccf_pitch,
+                                       self.forward_cost)
+
+    def _step(self, frame: int, nccf_pitch: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        """One frame's ComputeBacktraces; the forward cost renormalised to a minimum of 0."""
+        backpointer, cost, tied = self.viterbi.step(nccf_pitch, prev)
+        self.backpointers[frame] = backpointer
+        self.cur_best[frame] = -1
+        self.ties.pop(frame, None)
+        if tied:
+            self.ties[frame] = (prev.copy(), tied)
+        return cost - cost.min()
+
+    def _backpointer(self, frame: int, state: int) -> int:
+        tie = self.ties.get(frame)
+        if tie is not None and state in tie[1]:
+            self.backpointers[frame] = self.viterbi.resolve(tie[0])
+            del self.ties[frame]
+        return int(self.backpointers[frame][state])
 
     def _trace_back(self) -> None:
         """SetBestState from the first best final state, then ComputeLatency."""
@@ -506,7 +542,7 @@ class _PitchTracker:
             self.lag_state[f] = state
             self.cur_best[f] = state
             self.lag_nccf[f] = self.pov_nccf[f][state]
-            state = int(self.backpointers[f][state])
+            state = self._backpointer(f, state)
         self.latency = self._compute_latency(self.opts.max_frames_latency)
 
     def _compute_latency(self, max_latency: int) -> int:
@@ -515,8 +551,8 @@ class _PitchTracker:
         latency, lo, hi = 0, 0, len(self.lags) - 1
         f = len(self.backpointers) - 1
         while f >= -1 and latency < max_latency:
-            lo, hi = (0, 0) if f == -1 else (int(self.backpointers[f][lo]),
-                                             int(self.backpointers[f][hi]))
+            lo, hi = (0, 0) if f == -1 else (self._backpointer(f, lo),
+                                             self._backpointer(f, hi))
             if lo == hi:
                 return latency
             f -= 1
@@ -542,14 +578,26 @@ class _PitchTracker:
             old = F32(float(F32(old_ms * F32(self.basic))) ** 2 *
                       float(F32(self.opts.nccf_ballast)))
             scale = F32(math.sqrt(float(F32(F32(old + avg) / F32(ballast + avg)))))
-            nccf = (nccf * scale).astype(F32)
-            backpointer, cost = self.viterbi.step(nccf, cost)
-            cost = cost - cost.min()
-            self.backpointers[frame] = backpointer
-            self.cur_best[frame] = -1
+            cost = self._step(frame, (nccf * scale).astype(F32), cost)
         self.forward_cost = cost
         self.nccf_info = []
         self._trace_back()
+
+
+def _extract_failure(opts: PitchOptions) -> FormatError:
+    return FormatError(
+        f"compute-kaldi-pitch-feats fails an assertion in ExtractFrame with these options "
+        f"(snip-edges={str(opts.snip_edges).lower()}, frames-per-chunk={opts.frames_per_chunk}) "
+        f"and gives no pitch for such audio; use --frames-per-chunk=0 or a larger one")
+
+
+def _preemphasize(w: np.ndarray, c: F32) -> np.ndarray:
+    """w[i] -= c * w[i-1] from the end down, then w[0] *= (1.0 - c) in double."""
+    out = w.copy()
+    if out.shape[1]:
+        out[:, 1:] = w[:, 1:] - c * w[:, :-1]
+        out[:, 0] = (w[:, 0].astype(F64) * (1.0 - float(c))).astype(F32)
+    return out
 
 
 def _approx_equal(a: F32, b: F32, tol: float) -> bool:
@@ -591,9 +639,11 @@ def _compute_nccf(inner: np.ndarray, norm: np.ndarray, ballast) -> np.ndarray:
 
 class _Viterbi:
     """PitchFrameInfo::ComputeBacktraces: forward costs over the log-spaced lag states,
-    float32 as Kaldi. The exhaustive minimum (numpy) equals the one Kaldi's pruned search
-    finds; where a row's minimum is tied, which of the tied states Kaldi keeps depends on
-    its search order, so that frame is redone with Kaldi's search itself."""
+    float32 as Kaldi. The exhaustive minimum (numpy) is the one Kaldi's pruned search finds.
+    Where a state's minimum is tied (common in silence: d(a) + d(b) = d(b) + d(a)), which
+    predecessor Kaldi keeps depends on its search order; the forward costs are the same
+    either way, so step() reports those states and the tracker runs Kaldi's search on the
+    frame only if a traceback reads one of them."""
 
     def __init__(self, opts: PitchOptions, lags: np.ndarray):
         self.lags, self.soft = lags, F32(opts.soft_min_f0)
@@ -609,13 +659,20 @@ class _Viterbi:
         AddVecVec (an sgbmv whose per-element sdot rounds lag * nccf first) compute it."""
         return (F32(1.0) - nccf) + self.soft * (self.lags * nccf)
 
-    def step(self, nccf_pitch: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, nccf_pitch: np.ndarray, prev: np.ndarray):
+        """(backpointers, forward costs, the states whose minimum is tied or None)."""
         cost = np.add(self.dist, prev[None, :], out=self.buf)
         backpointer = cost.argmin(axis=1)
         best = cost[self.rows, backpointer]
-        if np.count_nonzero(cost == best[:, None]) > len(best):
-            backpointer, best = kaldi_pruned_search(cost)
-        return backpointer, (best + self.local_cost(nccf_pitch)).astype(F32)
+        tied = cost == best[:, None]
+        tied_states = None
+        if np.count_nonzero(tied) > len(best):
+            tied_states = frozenset(np.flatnonzero(tied.sum(axis=1) > 1).tolist())
+        return backpointer, (best + self.local_cost(nccf_pitch)).astype(F32), tied_states
+
+    def resolve(self, prev: np.ndarray) -> np.ndarray:
+        """The backpointers Kaldi's own search gives for a frame with ties."""
+        return kaldi_pruned_search(self.dist + prev[None, :])[0]
 
 
 def kaldi_pruned_search(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -623,15 +680,16 @@ def kaldi_pruned_search(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ComputeBacktraces), on the matrix cost[i, j] = (j - i)^2 * factor + prev[j] it evaluates
     lazily: a greedy pass, then passes alternating direction that tighten each state's
     bounds until nothing changes. Slow (Python); used on tied rows and in the tests."""
-    rows = cost.tolist()
-    n = len(rows)
+    n = cost.shape[0]
+    flat = memoryview(np.ascontiguousarray(cost, dtype=F32).reshape(-1))  # items are floats
     bp, best, lower, upper = [0] * n, [0.0] * n, [0] * n, [n - 1] * n
     last = 0
-    for i, r in enumerate(rows):
-        b, c = last, r[last]
+    for i in range(n):
+        row = i * n
+        b, c = last, flat[row + last]
         for j in range(last + 1, n):
-            if r[j] < c:
-                b, c = j, r[j]
+            if flat[row + j] < c:
+                b, c = j, flat[row + j]
             else:
                 break
         bp[i], best[i], lower[i], last = b, c, b, b
@@ -645,10 +703,10 @@ def kaldi_pruned_search(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if hi == lo or bp[i] == (hi if backwards else lo):
                 last = lo if hi == lo else bp[i]
                 continue
-            r, b, c, first = rows[i], bp[i], best[i], bp[i]
+            row, b, c, first = i * n, bp[i], best[i], bp[i]
             for j in (range(hi, lo + 1, -1) if backwards else range(lo, hi - 1)):
-                if r[j] < c:
-                    b, c = j, r[j]
+                if flat[row + j] < c:
+                    b, c = j, flat[row + j]
                 elif (b > j) if backwards else (b < j):
                     break
             if backwards:
