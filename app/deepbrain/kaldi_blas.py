@@ -13,6 +13,10 @@ the bits OpenBLAS gives, from its source (``kernel/x86_64/sdot.c``,
   is rounded to float.
 - ``Sum`` is ``sdot`` against a stride-0 one: pairs of elements added in float, the pairs
   summed in double.
+- ``saxpy`` (``y += alpha x``): fused multiply-adds for the first ``n & -32`` elements, plain
+  float for the rest. ``AddVecVec`` (an ``sgbmv`` with no bands) ends in one when OpenBLAS
+  runs more than one thread, as it does by default on a multi-core machine; with
+  ``OPENBLAS_NUM_THREADS=1`` Kaldi's ``AddVecVec`` rounds the product first instead.
 - ``sgemv`` (row-major, no transpose: ``y = M v``) is OpenBLAS's transposed kernel: the first
   ``4 * (n // 4)`` products in eight lanes of fused multiply-adds, folded 8 -> 4 -> 2 -> 1,
   then the last ``n % 4`` products added in plain float.
@@ -82,6 +86,16 @@ def ssum(x: np.ndarray) -> np.ndarray:
     if n % 2:
         dot = dot + x[..., n - 1].astype(F64)
     return np.asarray(dot).astype(F32)
+
+
+def saxpy(alpha: F32, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """cblas_saxpy(n, alpha, x, 1, y, 1): y + alpha * x, fused where the kernel fuses."""
+    x, y = np.asarray(x, F32), np.asarray(y, F32)
+    n1 = x.shape[-1] & ~31
+    out = np.empty_like(y)
+    out[..., :n1] = fma(x[..., :n1].astype(F64) * float(alpha), y[..., :n1])
+    out[..., n1:] = y[..., n1:] + F32(alpha) * x[..., n1:]
+    return out
 
 
 def sgemv_t_rows(mat: np.ndarray, w: np.ndarray) -> np.ndarray:

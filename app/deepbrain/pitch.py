@@ -656,8 +656,10 @@ class _Viterbi:
 
     def local_cost(self, nccf: np.ndarray) -> np.ndarray:
         """ComputeLocalCost: 1 - nccf + soft_min_f0 * lag * nccf, as Set, AddVec and
-        AddVecVec (an sgbmv whose per-element sdot rounds lag * nccf first) compute it."""
-        return (F32(1.0) - nccf) + self.soft * (self.lags * nccf)
+        AddVecVec compute it. AddVecVec is an sgbmv; threaded (OpenBLAS's default on a
+        multi-core machine) it rounds each lag * nccf into a buffer and adds soft_min_f0
+        times the buffer with saxpy."""
+        return blas.saxpy(self.soft, self.lags * nccf, F32(1.0) - nccf)
 
     def step(self, nccf_pitch: np.ndarray, prev: np.ndarray):
         """(backpointers, forward costs, the states whose minimum is tied or None)."""
