@@ -149,8 +149,6 @@ class ProcessPitchOptions:
         if self.dim == 0:
             raise ValueError("no output: set at least one of add-pov-feature, "
                              "add-normalized-log-pitch, add-delta-pitch, add-raw-log-pitch")
-        if not -2**31 <= self.srand < 2**31:
-            raise ValueError(f"srand {self.srand} is not a 32-bit integer")
 
     @property
     def dim(self) -> int:
@@ -165,6 +163,8 @@ def _check_finite(opts) -> None:
             raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a finite number")
         if isinstance(v, float) and not np.isfinite(F32(v)):
             raise ValueError(f"--{f.name.replace('_', '-')}={v} does not fit a float")
+        if isinstance(v, int) and not isinstance(v, bool) and not -2**31 <= v < 2**31:
+            raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a 32-bit integer")
 
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -749,9 +749,10 @@ def compute_kaldi_pitch_feats(samples: np.ndarray, opts: PitchOptions | None = N
         parts = [tracker.frames()]
     feats = np.concatenate(parts) if parts else np.zeros((0, 2), F32)
     if len(feats) == 0:
-        raise AudioError(f"{source}: {len(wave)} samples ({1000 * len(wave) / opts.sample_frequency:.1f}"
-                         f" ms) give no pitch frame (Kaldi needs one {opts.frame_length:g} ms "
-                         f"window); use a longer recording")
+        ms = 1000 * len(wave) / opts.sample_frequency
+        raise AudioError(f"{source}: {len(wave)} samples ({ms:.1f} ms) give no pitch frame "
+                         f"(Kaldi needs one {opts.frame_length:g} ms window); use a longer "
+                         f"recording")
     return feats
 
 
@@ -779,11 +780,13 @@ class GlibcRand:
     RAND_MAX = 2147483647
 
     def __init__(self, seed: int = 0):
-        word = (seed & 0xFFFFFFFF) or 1
-        r = [word if word < 2**31 else word - 2**32]
-        for _ in range(30):  # __srandom_r: Schrage's 16807 * word mod (2^31 - 1)
-            hi, lo = word // 127773, word % 127773
-            word = 16807 * lo - 2836 * hi
+        seed = (seed & 0xFFFFFFFF) or 1           # srand(unsigned): 0 means 1
+        word = seed - 2**32 if seed >= 2**31 else seed  # int32_t word = seed
+        r = [word]
+        for _ in range(30):  # __srandom_r: Schrage's 16807 * word mod (2^31 - 1), in C ints
+            hi = -(-word // 127773) if word < 0 else word // 127773  # C truncates
+            lo = word - hi * 127773
+            word = (16807 * lo - 2836 * hi + 2**31) % 2**32 - 2**31  # stored in an int32_t
             if word < 0:
                 word += 2147483647
             r.append(word)
