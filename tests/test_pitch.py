@@ -17,6 +17,7 @@ import pytest
 
 from deepbrain import kaldi_blas as blas
 from deepbrain import pitch as P
+from deepbrain import pitch_tracker as T
 from deepbrain.errors import AudioError, FormatError
 
 F32 = np.float32
@@ -213,13 +214,13 @@ def test_viterbi_equals_kaldis_computebacktraces(golden):
     predecessor it keeps is its pruned search's, which the port reproduces; elsewhere the
     exhaustive minimum is the same one."""
     opts = P.PitchOptions()
-    viterbi = P._Viterbi(opts, P._select_lags(opts))
+    viterbi = T.Viterbi(opts, T.select_lags(opts))
     prev, nccf = make_golden.search_cases(viterbi.dist[0])
     kaldi_bp = golden["search_backpointers"].astype(np.int64)
     first_argmin_differs = 0
     for t in range(len(prev)):
         cost = viterbi.dist + prev[t][None, :]
-        np.testing.assert_array_equal(P.kaldi_pruned_search(cost)[0], kaldi_bp[t])
+        np.testing.assert_array_equal(T.kaldi_pruned_search(cost)[0], kaldi_bp[t])
         bp, forward, tied = viterbi.step(nccf[t], prev[t])
         untied = np.array([i not in (tied or ()) for i in range(len(bp))])
         np.testing.assert_array_equal(bp[untied], kaldi_bp[t][untied])
@@ -234,7 +235,7 @@ def test_pruned_search_finds_the_exhaustive_minimum_where_untied():
     """Along a Viterbi run (smooth random NCCFs), Kaldi's pruned search and the exhaustive
     argmin agree on every state whose minimum is unique."""
     opts = P.PitchOptions()
-    viterbi = P._Viterbi(opts, P._select_lags(opts))
+    viterbi = T.Viterbi(opts, T.select_lags(opts))
     rng = np.random.default_rng(0)
     prev = np.zeros(len(viterbi.lags), F32)
     rows = 0
@@ -242,7 +243,7 @@ def test_pruned_search_finds_the_exhaustive_minimum_where_untied():
         walk = np.cumsum(rng.normal(0, 0.08, len(prev)))
         nccf = np.clip(np.cos(walk + frame), -1, 1).astype(F32)
         bp, forward, tied = viterbi.step(nccf, prev)
-        kaldi = P.kaldi_pruned_search(viterbi.dist + prev[None, :])[0]
+        kaldi = T.kaldi_pruned_search(viterbi.dist + prev[None, :])[0]
         untied = np.array([i not in (tied or ()) for i in range(len(bp))])
         np.testing.assert_array_equal(kaldi[untied], bp[untied])
         rows += int(untied.sum())
@@ -255,12 +256,12 @@ def test_lazy_tie_resolution_is_what_eager_resolution_gives(monkeypatch):
     as it comes must give the same features."""
     x = make_golden.synthetic_voice()
     lazy = P.compute_kaldi_pitch_feats(x)
-    step = P._Viterbi.step
+    step = T.Viterbi.step
 
     def eager(self, nccf, prev):
         bp, cost, tied = step(self, nccf, prev)
         return (self.resolve(prev), cost, None) if tied else (bp, cost, None)
-    monkeypatch.setattr(P._Viterbi, "step", eager)
+    monkeypatch.setattr(T.Viterbi, "step", eager)
     np.testing.assert_array_equal(P.compute_kaldi_pitch_feats(x), lazy)
 
 

@@ -128,7 +128,7 @@ def main() -> int:
     import kaldiio
 
     sys.path.insert(0, str(HERE.parents[2] / "app"))
-    from deepbrain import pitch
+    from deepbrain import pitch, pitch_tracker
 
     kaldi = Path(os.environ["KALDI_ROOT"])
     featbin = kaldi / "src" / "featbin"
@@ -153,8 +153,8 @@ def main() -> int:
         out["proc_second_delta"] = dict(kaldiio.load_ark(str(tmp / "both_proc.ark")))["b"][:, 2]
 
         opts = pitch.PitchOptions()
-        lags = pitch._select_lags(opts)
-        prev, nccf = search_cases(pitch._Viterbi(opts, lags).dist[0])
+        lags = pitch_tracker.select_lags(opts)
+        prev, nccf = search_cases(pitch_tracker.Viterbi(opts, lags).dist[0])
         (tmp / "search.cc").write_text(SEARCH_HARNESS)
         _run(["c++", "-std=c++17", f"-I{kaldi / 'src'}", "-O1", "-DKALDI_DOUBLEPRECISION=0",
               "-DHAVE_OPENBLAS", f"-I{kaldi / 'tools/OpenBLAS/install/include'}",
