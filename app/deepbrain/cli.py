@@ -213,8 +213,8 @@ def _reader_gone() -> bool:
 
 def cmd_activations(args) -> int:
     from .model import load_model
-    from .pipeline import Request, check_layers, compute_activations, read_wav_scp, \
-        select_engine, utterances_from_wavs
+    from .pipeline import Request, check_layers, read_wav_scp, select_engine, \
+        stream_activations, utterances_from_wavs
     from .results import ResultsWriter, check_output_dir
 
     if bool(args.wavs) == bool(args.scp):
@@ -245,9 +245,9 @@ def cmd_activations(args) -> int:
     progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
     frames = 0
     with writer:
-        for act in compute_activations(utts, model, request, choice, progress=progress):
-            writer.write(act)
-            frames += act.num_frames
+        for chunk in stream_activations(utts, model, request, choice, progress=progress):
+            writer.write_chunk(chunk)
+            frames += chunk.rows
         if progress:
             print(file=sys.stderr)
         seconds = time.monotonic() - started

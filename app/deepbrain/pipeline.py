@@ -16,8 +16,8 @@ from typing import Callable, Iterator, Sequence
 
 # The artefacts live in their own module; they are named here too for existing importers.
 from .artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook,  # noqa: F401
-                        Request, Stages, Utterance, check_cancel, first_nonfinite,
-                        freeze_layers, nonfinite_error)
+                        Request, Stages, Utterance, check_cancel, chunks_of,
+                        first_nonfinite, freeze_layers, nonfinite_error)
 from .errors import AudioError, DeepbrainError, InputError
 from .model import Model
 
@@ -86,32 +86,42 @@ def _read_table(path, what: str) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class EngineChoice:
+    """An engine and why it was picked. ``run`` gives whole utterances; ``stream``, where the
+    engine has it, gives them as chunks of frames in flat memory."""
+
     name: str
     reason: str
     run: Callable[..., Iterator[Activations]] = field(repr=False)
+    stream: Callable[..., Iterator[Chunk]] | None = field(default=None, repr=False)
 
 
 def select_engine(name: str = "auto") -> EngineChoice:
     """The engine to use and why; ``auto`` prefers Kaldi when it is found and usable."""
     from .engines import kaldi_engine, numpy_engine
 
+    def numpy(reason: str) -> EngineChoice:
+        return EngineChoice("numpy", reason, numpy_engine.run, numpy_engine.stream)
+
+    def kaldi_choice() -> EngineChoice:
+        return EngineChoice("kaldi", kaldi_engine.require(kaldi), kaldi_engine.run,
+                            kaldi_engine.stream)
+
     if name not in ENGINES:
         raise DeepbrainError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name == "numpy":
-        return EngineChoice("numpy", "asked for", numpy_engine.run)
+        return numpy("asked for")
     kaldi = kaldi_engine.find_kaldi()
     if name == "kaldi":
-        return EngineChoice("kaldi", kaldi_engine.require(kaldi), kaldi_engine.run)
+        return kaldi_choice()
     if kaldi is None:
-        return EngineChoice("numpy", "no Kaldi found (KALDI_ROOT unset and no nnet-forward "
-                            "on PATH): using the embedded numpy engine", numpy_engine.run)
+        return numpy("no Kaldi found (KALDI_ROOT unset and no nnet-forward on PATH): using "
+                     "the embedded numpy engine")
     if not kaldi_engine.usable(kaldi):
         try:
             kaldi_engine.require(kaldi)
         except DeepbrainError as e:
-            return EngineChoice("numpy", f"{e}: using the embedded numpy engine",
-                                numpy_engine.run)
-    return EngineChoice("kaldi", kaldi_engine.require(kaldi), kaldi_engine.run)
+            return numpy(f"{e}: using the embedded numpy engine")
+    return kaldi_choice()
 
 
 def compute_activations(utts: Sequence[Utterance], model: Model, request: Request,
@@ -122,6 +132,20 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
     choice = select_engine(engine) if isinstance(engine, str) else engine
     check_layers(request.layers, model)
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
+
+
+def stream_activations(utts: Sequence[Utterance], model: Model, request: Request,
+                       engine: str | EngineChoice = "auto",
+                       progress: ProgressHook | None = None,
+                       cancel: CancelHook | None = None) -> Iterator[Chunk]:
+    """The same, as chunks of frames in order (what ``deepbrain activations`` writes), so
+    memory stays flat however long the audio."""
+    choice = select_engine(engine) if isinstance(engine, str) else engine
+    check_layers(request.layers, model)
+    if choice.stream is not None:
+        return choice.stream(utts, model, request, progress=progress, cancel=cancel)
+    return (c for act in choice.run(utts, model, request, progress=progress, cancel=cancel)
+            for c in chunks_of(act))
 
 
 def check_layers(layers: Sequence[int], model: Model) -> tuple[int, ...]:

@@ -1,6 +1,8 @@
 """Writing an activations directory: ``layerK.ark`` + ``layerK.scp`` per hidden layer.
 
-Binary Kaldi arks keyed by utterance id, with scp files that point at their final place.
+Binary Kaldi arks keyed by utterance id, with scp files that point at their final place,
+written a chunk of frames at a time (:meth:`ResultsWriter.write_chunk`), so an hour of
+audio's activations never sit in memory whole.
 
 Results are never lost or half-written, on any filesystem layout (``--out`` a mount point,
 a symlink to another disk, a plain folder):
@@ -30,10 +32,9 @@ import re
 import shutil
 from pathlib import Path
 
-import kaldiio
-
 from .errors import OutputError, OutputExistsError
-from .artefacts import Activations
+from .arkstream import ArkWriter
+from .artefacts import Activations, Chunk, chunks_of
 
 _RESULT = re.compile(r"^(layer\d+|output|feats|cmvn|cmvn_feats|spliced|transformed|nnet_input)"
                      r"\.(ark|scp)$|^(summary\.json|utt2num_frames)$")
@@ -169,7 +170,8 @@ class ResultsWriter:
         self._tmp: Path | None = None
         self._lock: OutputLock | None = None
         self._created: list[Path] = []
-        self._names: list[str] = []
+        self._arks: dict[str, ArkWriter] = {}
+        self._scp: dict[str, list[tuple[str, int]]] = {}
         self._frames: list[tuple[str, int]] = []
         self.recovered: list[str] = []
 
@@ -202,6 +204,7 @@ class ResultsWriter:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        self._close_arks()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -216,33 +219,45 @@ class ResultsWriter:
         self._created = []
 
     def write(self, act: Activations) -> None:
-        mats = [(f"layer{k}", m) for k, m in act.layers.items()]
-        if act.output is not None:
-            mats.append(("output", act.output))
-        if act.stages is not None:
-            mats.extend(act.stages.items())
+        """One whole utterance."""
+        for chunk in chunks_of(act):
+            self.write_chunk(chunk)
+
+    def write_chunk(self, chunk: Chunk) -> None:
+        """Rows of an utterance, in order: its first chunk starts each table's matrix (the
+        row count is the utterance's), the rest append rows (:mod:`deepbrain.arkstream`)."""
         try:
-            for name, m in mats:
-                if name not in self._names:
-                    self._names.append(name)
-                kaldiio.save_ark(str(self._tmp / f"{name}.ark"), {act.utt_id: m},
-                                 scp=str(self._tmp / f"{name}.scp"), append=True)
+            if chunk.first:
+                for name, m in chunk.whole.items():
+                    self._scp.setdefault(name, []).append(
+                        (chunk.utt_id, self._table(name).whole(chunk.utt_id, m)))
+            for name, m in chunk.matrices():
+                table = self._table(name)
+                if chunk.first:
+                    self._scp.setdefault(name, []).append(
+                        (chunk.utt_id, table.begin(chunk.utt_id, chunk.total, m.shape[1],
+                                                   m.dtype)))
+                table.rows(m)
         except OSError as e:
             raise output_problem(self.out_dir, e) from None
-        self._frames.append((act.utt_id, act.num_frames))
+        if chunk.last:
+            self._frames.append((chunk.utt_id, chunk.total))
+
+    def _table(self, name: str) -> ArkWriter:
+        if name not in self._arks:
+            self._arks[name] = ArkWriter(self._tmp / f"{name}.ark")
+        return self._arks[name]
 
     def finish(self, summary: dict) -> Path:
-        """Point the scp files at the final arks and move everything into place."""
+        """Write the scp files (pointing at the arks' final place) and move everything in."""
         tmp = self._tmp
         try:
-            for name in self._names:
+            self._close_arks()
+            for name, entries in self._scp.items():
                 final_ark = str(self.out_dir / f"{name}.ark")
-                scp = tmp / f"{name}.scp"
-                lines = []
-                for line in scp.read_text(encoding="utf-8").splitlines():
-                    utt, rx = line.split(" ", 1)
-                    lines.append(f"{utt} {final_ark}:{rx.rsplit(':', 1)[1]}\n")
-                scp.write_text("".join(lines), encoding="utf-8")
+                (tmp / f"{name}.scp").write_text(
+                    "".join(f"{utt} {final_ark}:{off}\n" for utt, off in entries),
+                    encoding="utf-8")
             (tmp / "utt2num_frames").write_text("".join(f"{u} {n}\n" for u, n in self._frames))
             (tmp / COMMIT_MARK).write_text(json.dumps(summary, indent=2) + "\n")
             self._commit(tmp)
@@ -250,6 +265,11 @@ class ResultsWriter:
             raise output_problem(self.out_dir, e) from None
         self._created = []  # they hold results now
         return self.out_dir
+
+    def _close_arks(self) -> None:
+        for ark in self._arks.values():
+            ark.close()
+        self._arks = {}
 
     def _commit(self, tmp: Path) -> None:
         backup = self.out_dir / f"{_OLD}{os.getpid()}"

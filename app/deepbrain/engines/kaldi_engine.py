@@ -8,6 +8,7 @@ its stage logs for progress, and reads the finished arks with kaldiio from files
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -17,21 +18,24 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Iterator, Sequence
 
 import kaldiio
+import numpy as np
 
+from ..arkstream import open_matrix, scp_entries
+from ..artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, Request,
+                         Utterance, check_cancel, collect, first_nonfinite, nonfinite_error)
 from ..audio import load_for_model, write_wav16
 from ..errors import Cancelled, DeepbrainError, KaldiError
 from ..features import check_audio
 from ..model import Model
 from ..nnet1 import write_nnet
-from ..artefacts import (Activations, CancelHook, Progress, ProgressHook, Request, Stages,
-                        Utterance, check_cancel, first_nonfinite, freeze_layers,
-                        nonfinite_error)
 from ..resources import recipes_dir
 
 NAME = "kaldi"
+CHUNK_FRAMES = 2000  # rows read from the arks at a time
 BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
             "transform-feats", "nnet-forward", "nnet-copy", "nnet-info")
 EXTRAS = ("nnet-initialize",)  # found when present; used by benchmarks, not by the engine
@@ -135,19 +139,53 @@ def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, wo
 
 def _write_pieces(model: Model, request: Request, work: Path) -> Path:
     """The network cut into per-layer pieces, as getact.sh would cut them with nnet-copy,
-    written from the network already in memory (saves reading it from disk once per piece)."""
-    d = work / "pieces"
-    d.mkdir()
+    written from the network already in memory. They are kept in the user's cache, named by
+    the network's checksum, so a model's pieces are written once, not on every run; where
+    the cache cannot be written, they go into the work dir."""
+    digest = _checksum(model.path / "final.nnet")
+    cache = _cache_dir() / "pieces" / digest
+    if (cache / "plan").is_file():
+        return cache
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache.parent))
+    except OSError:
+        return _cut(model, work / "pieces")
+    try:
+        _cut(model, tmp)
+        os.replace(tmp, cache)
+    except OSError:  # another run put them there first, or the cache filled up
+        shutil.rmtree(tmp, ignore_errors=True)
+        return cache if (cache / "plan").is_file() else _cut(model, work / "pieces")
+    return cache
+
+
+def _cut(model: Model, d: Path) -> Path:
+    """Every piece (each hidden layer's, and the output's) and the plan into ``d``."""
+    d.mkdir(exist_ok=True)
     pieces = model.nnet.layer_pieces()
-    last = model.num_hidden if request.output else max(request.layers)
-    for k in range(1, last + 1):
+    for k in range(1, model.num_hidden + 1):
         write_nnet(pieces[k - 1], d / f"piece{k}.nnet")
-    if request.output and len(pieces) > model.num_hidden:
+    if len(pieces) > model.num_hidden:
         write_nnet(pieces[-1], d / "output.nnet")
     positions = " ".join(str(i + 1) for i in model.nnet.hidden_layer_components)
     (d / "plan").write_text(f"num-components {len(model.nnet.components)}\n"
-                            f"hidden {positions}\n")
+                            f"hidden {positions}\n")  # written last: it marks them complete
     return d
+
+
+def _checksum(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def _cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/deepbrain`` (default ``~/.cache/deepbrain``): safe to delete."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deepbrain"
 
 
 # -- running and following the recipe --------------------------------------------------------
@@ -272,6 +310,16 @@ def _report(work: Path, totals: dict[str, int], reported: dict[str, int],
 def run(utts: Sequence[Utterance], model: Model, request: Request,
         progress: ProgressHook | None = None, cancel: CancelHook | None = None
         ) -> Iterator[Activations]:
+    """Whole utterances."""
+    return collect(stream(utts, model, request, progress, cancel), model.frame_shift, NAME,
+                   request.keep_intermediate)
+
+
+def stream(utts: Sequence[Utterance], model: Model, request: Request,
+           progress: ProgressHook | None = None, cancel: CancelHook | None = None,
+           chunk_frames: int = CHUNK_FRAMES) -> Iterator[Chunk]:
+    """Chunks of frames read from Kaldi's arks as they are needed (memory-mapped), in the
+    order the utterances were given."""
     kaldi = find_kaldi()
     require(kaldi)
     if request.keep_workdir is not None:
@@ -291,44 +339,50 @@ def run(utts: Sequence[Utterance], model: Model, request: Request,
             if nan is not None:
                 raise nan from None
             raise
-        yield from _read_results(work / "exp", ids, model, request)
+        yield from _stream_results(work / "exp", ids, model, request, chunk_frames, cancel)
     finally:
         if request.keep_workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _read_results(exp: Path, ids: dict[str, str], model: Model, request: Request
-                  ) -> Iterator[Activations]:
-    def table(name: str):
-        return kaldiio.load_scp(str(exp / f"{name}.scp"))
+# The stage tables the recipe writes, in chain order (--keep-intermediate).
+STAGE_TABLES = ("feats", "cmvn", "cmvn_feats", "deltas", "spliced", "transformed",
+                "nnet_input")
+
+
+def _stream_results(exp: Path, ids: dict[str, str], model: Model, request: Request,
+                    chunk_frames: int, cancel: CancelHook | None) -> Iterator[Chunk]:
+    def table(name: str) -> dict[str, tuple[str, int]]:
+        return {key: (ark, off) for key, ark, off in scp_entries(exp / f"{name}.scp")}
 
     layers = {k: table(f"layer{k}") for k in request.layers}
     output = table("output") if request.output else None
-    stages = {}
-    if request.keep_intermediate:
-        names = ["feats", "cmvn", "cmvn_feats"]
-        if model.transform is not None:
-            names += ["spliced", "transformed"]
-        if model.feature_transform is not None:
-            names.append("nnet_input")
-        stages = {n: table(n) for n in names}
+    stages = {n: table(n) for n in STAGE_TABLES
+              if request.keep_intermediate and (exp / f"{n}.scp").is_file()}
+    if stages and "nnet_input" not in stages:  # no feature transform: the network's input
+        stages["nnet_input"] = stages["transformed" if "transformed" in stages else
+                                      "cmvn_feats"]
     by_user = {user: safe for safe, user in ids.items()}
     for user_id in ids.values():
         safe = by_user[user_id]
-        st = None
-        if stages:
-            spk = safe.split("-", 1)[0]
-            inputs = stages.get("transformed", stages["cmvn_feats"])
-            st = Stages([(n, stages[n][spk if n == "cmvn" else safe]) for n in stages])
-            if "nnet_input" not in st:  # no feature transform: the network's input is this
-                st = Stages(st.items() + [("nnet_input", inputs[safe])])
-        acts = Activations(user_id, freeze_layers({k: t[safe] for k, t in layers.items()}),
-                           output[safe] if output is not None else None, model.frame_shift,
-                           NAME, st)
-        if first_nonfinite([*acts.layers.items(), ("output", acts.output)]) is not None:
-            raise nonfinite_error(user_id, *(_first_nonfinite_stage(exp, safe) or
-                                             ("forward", None)), model.path)
-        yield acts
+        spk = safe.split("-", 1)[0]
+        mats = {k: open_matrix(*t[safe]) for k, t in layers.items()}
+        out = open_matrix(*output[safe]) if output is not None else None
+        st = {n: open_matrix(*t[spk if n == "cmvn" else safe]) for n, t in stages.items()}
+        whole = {"cmvn": np.array(st.pop("cmvn"))} if "cmvn" in st else {}
+        total = next(iter(mats.values())).shape[0] if mats else out.shape[0]
+        for a in range(0, total, chunk_frames):
+            check_cancel(cancel)
+            b = min(total, a + chunk_frames)
+            chunk = Chunk(user_id, a, total,
+                          MappingProxyType({k: np.array(m[a:b]) for k, m in mats.items()}),
+                          np.array(out[a:b]) if out is not None else None,
+                          MappingProxyType({n: np.array(m[a:b]) for n, m in st.items()}),
+                          MappingProxyType(whole if a == 0 else {}))
+            if first_nonfinite(chunk.matrices()[:len(mats) + (out is not None)]) is not None:
+                raise nonfinite_error(user_id, *(_first_nonfinite_stage(exp, safe) or
+                                                 ("forward", None)), model.path)
+            yield chunk
 
 
 _KALDI_NAN = re.compile(r"NaN or inf found in .* for (\S+)")
