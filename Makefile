@@ -33,6 +33,7 @@ clean:
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_stream.py
 	@if [ -n "$$DISPLAY" ]; then $(BIN)/python scripts/bench_gui.py; \
 	elif command -v xvfb-run >/dev/null; then \
 	  xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python scripts/bench_gui.py; \
