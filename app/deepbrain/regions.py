@@ -128,11 +128,11 @@ class RegionLabel:
 
 
 def region_labels(vertices: np.ndarray, triangles: np.ndarray, labels: np.ndarray,
-                  names: Sequence[str]) -> list[RegionLabel]:
+                  names: Sequence[str], least: int = MIN_LABEL_UNITS) -> list[RegionLabel]:
     """One label per phone (``labels``: a class index per unit into ``names``), on the
     unit of its largest connected piece nearest the piece's centroid (so it sits among the
-    phone's own units); phones whose largest piece has fewer than MIN_LABEL_UNITS units are
-    not labelled."""
+    phone's own units); phones whose largest piece has fewer than ``least`` units are not
+    labelled."""
     v = np.asarray(vertices, np.float64)
     t = np.asarray(triangles, np.int64)
     lab = np.asarray(labels)
@@ -145,10 +145,10 @@ def region_labels(vertices: np.ndarray, triangles: np.ndarray, labels: np.ndarra
     out = []
     for c, phone in enumerate(names):
         units = np.flatnonzero(lab == c)
-        if units.size < MIN_LABEL_UNITS:
+        if units.size < least:
             continue
         pieces, sizes = np.unique(comp[units], return_counts=True)
-        if sizes.max() < MIN_LABEL_UNITS:
+        if sizes.max() < least:
             continue
         piece = units[comp[units] == pieces[np.argmax(sizes)]]
         centre = v[piece].mean(axis=0)

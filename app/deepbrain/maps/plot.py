@@ -83,8 +83,7 @@ def plot_psi(psi: np.ndarray, names: tuple[str, ...], path: Path, title: str) ->
     top = fig.add_axes([0.17, 0.81, 0.68, 0.09])
     left = fig.add_axes([0.05, 0.08, 0.11, 0.72])
     bar = fig.add_axes([0.87, 0.08, 0.02, 0.72])
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#9a9a9a")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#9a9a9a")
     image = heat.imshow(shown, aspect="auto", interpolation="nearest", cmap=cmap,
                         vmin=0, vmax=max(len(names) - 1, 1))
     heat.set_xticks(np.arange(len(names)))
