@@ -11,6 +11,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from ..colouring import ColourOptions
 from ..errors import DeepbrainError
+from ..export import check_output, parse_size
 
 DARK = {
     QtGui.QPalette.Window: "#1b1e23", QtGui.QPalette.WindowText: "#d7dbe2",
@@ -60,34 +61,47 @@ def apply_dark_theme(app: QtWidgets.QApplication) -> None:
     pg.setConfigOptions(background="#14161a", foreground="#aab0ba", antialias=False)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise DeepbrainError(f"--size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") \
-            from None
-    if w < 320 or h < 240:
-        raise DeepbrainError(f"--size: at least 320x240, got {text}")
-    return w, h
+def parse_pins(texts: Sequence[str]) -> list[tuple[int, int]]:
+    """``--pin LAYER:UNIT`` values (1-based) as (layer, unit) pairs."""
+    pins = []
+    for text in texts:
+        try:
+            layer, unit = (int(v) for v in text.split(":"))
+        except ValueError:
+            raise DeepbrainError(f"--pin: expected LAYER:UNIT like 3:117, got {text[:40]!r}") \
+                from None
+        if layer < 1 or unit < 1:
+            raise DeepbrainError(f"--pin {text}: layers and units are numbered from 1")
+        pins.append((layer, unit))
+    return pins
 
 
 def run(args) -> int:
-    """``deepbrain gui``: interactive, or render one state to a PNG with --screenshot."""
+    """``deepbrain gui``: interactive, or render one state to a PNG (--screenshot) or the
+    utterance to an MP4 (--video) and exit."""
     check_display()
+    pins = parse_pins(args.pin)
+    headless = bool(args.screenshot or args.video)
+    if args.screenshot and args.video:
+        raise DeepbrainError("--screenshot and --video: one at a time")
+    if args.video:  # refuse before any work
+        check_output(args.video, args.force, "--video")
+    if (args.acts or args.text or args.phones) and not args.wav:
+        raise DeepbrainError("--acts, --text and --phones go with --wav")
     options = None  # the options saved from the last run
     if args.colormap or args.scale or args.alpha is not None:
         base = ColourOptions()
         options = ColourOptions(args.colormap or base.colormap, args.scale or base.scale,
                                 base.alpha if args.alpha is None else args.alpha)
-    if args.screenshot and options is None:
+    if headless and options is None:
         options = ColourOptions()  # reproducible: not the options saved from the last run
     app = application()
     from .window import MainWindow  # pyqtgraph.opengl needs the QApplication first
 
-    window = MainWindow(engine=args.engine, options=options, remember=not args.screenshot)
-    if args.screenshot:
+    window = MainWindow(engine=args.engine, options=options, remember=not headless)
+    if headless:
         try:
-            return screenshot(app, window, args)
+            return render(app, window, args, pins)
         finally:  # deleted now, not whenever Python collects it (maybe mid-paint)
             window.close()
             window.deleteLater()
@@ -98,14 +112,44 @@ def run(args) -> int:
     window.show()
     if args.layers and window.model is not None:
         show_layers(window, args.layers)
+    insight = window.insight
+    if args.phones:
+        insight.phones_file = Path(args.phones)
+    if args.text:
+        insight.pending_text = args.text
     if args.wav:
-        if args.frame:
-            def first_frame():
-                window.result_shown.disconnect(first_frame)
+        def first_shown():
+            window.result_shown.disconnect(first_shown)
+            if args.frame:
                 window.show_frame(args.frame)
-            window.result_shown.connect(first_frame)
-        window.load_wav(args.wav)
+            QtCore.QTimer.singleShot(0, lambda: apply_views(window, args, pins))
+        window.result_shown.connect(first_shown)
+        if args.acts:
+            try:
+                window.show_saved(args.acts, args.wav)
+            except DeepbrainError as e:
+                window.show_error("Cannot show the saved activations", e)
+        else:
+            window.load_wav(args.wav)
     return app.exec_()
+
+
+def apply_views(window, args, pins) -> None:
+    """--regions, --by-phone and --pin, once the utterance is shown."""
+    insight = window.insight
+    if args.regions:
+        insight.set_regions(True)
+    if args.by_phone:
+        insight.set_by_phone(True)
+    for layer, unit in pins:
+        mapped = window.model.maps.get(layer)
+        if mapped is None or unit > mapped.num_units:
+            insight._report("--pin", DeepbrainError(
+                f"--pin {layer}:{unit}: {window.model.path} has "
+                + (f"{mapped.num_units} units in layer {layer}" if mapped else
+                   f"no map for layer {layer}")))
+            continue
+        insight.pin(layer, unit - 1)
 
 
 def show_layers(window, layers) -> None:
@@ -117,21 +161,37 @@ def show_layers(window, layers) -> None:
     window.set_shown_layers(list(layers))
 
 
-def screenshot(app: QtWidgets.QApplication, window, args) -> int:
+def render(app: QtWidgets.QApplication, window, args, pins) -> int:
+    """--screenshot or --video: the state the arguments describe, rendered; errors raised."""
+    what = "--screenshot" if args.screenshot else "--video"
     if not args.model or not args.wav:
-        raise DeepbrainError("--screenshot needs --model DIR and --wav FILE")
+        raise DeepbrainError(f"{what} needs --model DIR and --wav FILE")
+    size = parse_size(args.size)
     # Errors are raised to the CLI instead of shown in dialogs.
     window.show_error = _raise
-    window.resize(*parse_size(args.size))
+    insight = window.insight
+    insight.strict = True
+    window.resize(*size)
     if not window.load_model(args.model, remember=False):
         return 4
     window.show()
     if args.layers:
         show_layers(window, args.layers)
-    window.process_now(args.wav)
+    insight.phones_file = Path(args.phones) if args.phones else None
+    insight.pending_text = args.text
+    if args.acts:
+        window.show_saved(args.acts, args.wav)
+    else:
+        window.process_now(args.wav)
+    insight.raise_errors()
     frames = window.colours.num_frames
     if not 0 <= args.frame < frames:
         raise DeepbrainError(f"--frame {args.frame}: the utterance has frames 0..{frames - 1}")
+    apply_views(window, args, pins)
+    insight.raise_errors()
+    if args.video:
+        window.insight.exporter.save_video(args.video, size, force=args.force)
+        return 0
     window.show_frame(args.frame)
     for _ in range(10):
         app.processEvents()

@@ -23,7 +23,8 @@ def stages_for(model: Model) -> tuple[str, ...]:
 def compute_one(model: Model, wav: Path, layers: tuple[int, ...], engine: EngineChoice,
                 progress=None, cancel=None):
     """The activations of one wav (any rate and channel count: resampled, channel 0)."""
-    request = Request(layers=layers, channel=0, resample=True)
+    # the output too: the window shows the phone the model hears
+    request = Request(layers=layers, channel=0, resample=True, output=True)
     utts = utterances_from_wavs([wav])
     return next(iter(compute_activations(utts, model, request, engine, progress=progress,
                                          cancel=cancel)))
