@@ -13,6 +13,7 @@ spelling before they are compared.
 from __future__ import annotations
 
 import colorsys
+import functools
 import re
 from typing import Sequence
 
@@ -35,6 +36,7 @@ for _manner, _phones in (
         _MANNER_OF[_p] = _manner
 
 
+@functools.lru_cache(maxsize=4096)
 def phone_key(name: str) -> str:
     """One spelling of a phone name for comparing: lower case, without Kaldi's word-position
     suffix (``_B _E _I _S``) and ARPAbet's stress digit (``AA1`` -> ``aa``)."""

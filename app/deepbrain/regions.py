@@ -40,10 +40,11 @@ MIN_LABEL_UNITS = 3   # a phone is labelled where at least this many of its unit
 
 # -- geometry --------------------------------------------------------------------------------
 
-def region_outline(vertices: np.ndarray, triangles: np.ndarray, inside: np.ndarray
-                   ) -> np.ndarray:
+def region_outline(vertices: np.ndarray, triangles: np.ndarray, inside: np.ndarray,
+                   rim: np.ndarray | None = None) -> np.ndarray:
     """Segments (n x 2 x 2, map coordinates) outlining the units flagged ``inside``: inside
-    the mesh through edge midpoints, and along the mesh's rim where the region meets it."""
+    the mesh through edge midpoints, and along the mesh's rim where the region meets it
+    (``rim``: :func:`mesh_rim` of the triangles, when it is at hand)."""
     v = np.asarray(vertices, np.float64)
     t = np.asarray(triangles, np.int64)
     m = np.asarray(inside, bool)[t]
@@ -57,14 +58,20 @@ def region_outline(vertices: np.ndarray, triangles: np.ndarray, inside: np.ndarr
     a = tc[rows, (odd + 1) % 3]
     b = tc[rows, (odd + 2) % 3]
     inner = np.stack([(v[o] + v[a]) / 2, (v[o] + v[b]) / 2], axis=1)
-    return np.concatenate([inner, _rim(v, t, np.asarray(inside, bool))])
+    rim = mesh_rim(t) if rim is None else rim
+    return np.concatenate([inner, _rim_part(v, rim, np.asarray(inside, bool))])
 
 
-def _rim(v: np.ndarray, t: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """The parts of the mesh's outer edges (edges of one triangle only) inside the region."""
+def mesh_rim(triangles: np.ndarray) -> np.ndarray:
+    """The mesh's outer edges (those of one triangle only), n x 2 unit pairs."""
+    t = np.asarray(triangles, np.int64)
     edges = np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1)
     uniq, counts = np.unique(edges, axis=0, return_counts=True)
-    rim = uniq[counts == 1]
+    return uniq[counts == 1]
+
+
+def _rim_part(v: np.ndarray, rim: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The parts of the rim's edges inside the region."""
     i, j = rim[:, 0], rim[:, 1]
     both = inside[i] & inside[j]
     one = inside[i] ^ inside[j]

@@ -38,6 +38,7 @@ except ImportError:  # before 0.13.7 a GL view could only be a QOpenGLWidget
                       f"or newer: pip install -U pyqtgraph") from None
 
 from ..layermap import LayerMap
+from .cellcache import CellImages
 from .colourbar import ColourBar
 
 try:  # pyqtgraph 0.14 draws from vertex buffers and uploads what is marked dirty
@@ -163,11 +164,16 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         self.cells: list[Cell] = []
         self.note = ""                 # drawn in the bottom-right corner (frame, time)
         self.colour_bar = ColourBar()
-        self.colour_bar.changed = self.update
+        self.colour_bar.changed = self.invalidate_side
         self.placeholder = "Open a model and a wav (or record) to see the layers"
-        # drawn over the maps, after the titles: f(painter); and instead of the colour bar
+        # drawn over the maps each frame: f(painter); drawn once per cell into a kept image
+        # with the title (until invalidate_static or the cells move): f(painter, layer);
+        # and instead of the colour bar (kept too): f(painter, rect)
         self.painters: list[Callable[[QtGui.QPainter], None]] = []
+        self.static_painters: list[Callable[[QtGui.QPainter, int], None]] = []
         self.side_painter: Callable[[QtGui.QPainter, QtCore.QRectF], None] | None = None
+        self._static = CellImages(self, self._static_area, self._draw_static)
+        self._side: tuple | None = None        # (key, rect, image) of the side band
         self.trace_band = 0.0          # TRACE_BAND while a panel draws traces under maps
         self.bar_band = BAR_BAND       # wider for a legend
         self._maps: Mapping[int, LayerMap] = {}
@@ -204,12 +210,14 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
             self.addItem(item)
             self.meshes[k] = item
             self._attached[k] = []
+        self._attached[None] = []           # items in scene coordinates
         self._layout(force=True)
         self.layers_set.emit()
 
-    def attach(self, layer: int, item, depth: float = 1.0) -> None:
+    def attach(self, layer: int | None, item, depth: float = 1.0) -> None:
         """Draw GL ``item`` (in the map's own coordinates, z > 0 to lie on it) in ``layer``'s
-        cell, until the layers change or :meth:`detach`."""
+        cell, until the layers change or :meth:`detach`; layer None: an item in scene
+        coordinates (see :meth:`to_scene`; one item for all layers draws fastest)."""
         item.setDepthValue(depth)
         self.addItem(item)
         self._attached[layer].append(item)
@@ -245,6 +253,8 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         self.cells = grid_cells(layers, self._titles, cols, self.trace_band)
         for k in layers:
             self._place(k)
+        self._static.invalidate()
+        self._side = None
         self.layout_changed.emit()
         self.update()
 
@@ -265,6 +275,11 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         centre, factor = self._fits[layer]
         return self.scene_to_pixel(cell.centre[0] + (x - centre[0]) * factor,
                                    cell.centre[1] + (y - centre[1]) * factor)
+
+    def to_scene(self, layer: int, xy: np.ndarray) -> np.ndarray:
+        """Map coordinates of ``layer`` in scene coordinates (where its cell is now)."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        return self.fitted(layer, xy) + np.array(cell.centre)
 
     def fitted(self, layer: int, xy: np.ndarray) -> np.ndarray:
         """Map coordinates of ``layer`` in the mesh's own (fitted) coordinates."""
@@ -364,31 +379,83 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
             if collecting:
                 gc.enable()
 
-    def _paint(self):
-        super().paintGL()
-        painter = QtGui.QPainter(self)
-        painter.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+    def invalidate_static(self) -> None:
+        """The static painters' drawing has changed: paint the cells' images again."""
+        self._static.invalidate()
+        self.update()
+
+    def invalidate_side(self) -> None:
+        self._side = None
+        self.update()
+
+    def _static_area(self, layer: int) -> QtCore.QRectF:
+        """A cell with its title and trace bands and room for labels past the map's edge,
+        within the view."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        a = self.scene_to_pixel(cell.centre[0] - CELL / 2 - GAP / 2,
+                                cell.centre[1] + CELL / 2 + TITLE_BAND)
+        b = self.scene_to_pixel(cell.centre[0] + CELL / 2 + GAP / 2,
+                                cell.centre[1] - CELL / 2 - self.trace_band - GAP / 2)
+        return QtCore.QRectF(a, b).intersected(QtCore.QRectF(0, 0, self.width(),
+                                                              self.height()))
+
+    def _draw_static(self, painter: QtGui.QPainter, layer: int) -> None:
+        cell = next(c for c in self.cells if c.layer == layer)
         _, _, _, _, scale = self._window(self.width(), self.height())
-        font = painter.font()
+        font = QtGui.QFont(painter.font())
         font.setPixelSize(int(min(max(scale * TITLE_BAND * 0.55, 11), 18)))
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(QtGui.QColor(*TITLE_COLOUR))
-        band = int(math.ceil(scale * TITLE_BAND))
-        for cell in self.cells:
-            top_left = self.scene_to_pixel(cell.centre[0] - CELL / 2,
-                                           cell.centre[1] + CELL / 2 + TITLE_BAND)
-            rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL, band)
-            painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
+        top_left = self.scene_to_pixel(cell.centre[0] - CELL / 2,
+                                       cell.centre[1] + CELL / 2 + TITLE_BAND)
+        rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL,
+                             int(math.ceil(scale * TITLE_BAND)))
+        painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
         font.setBold(False)
         font.setPixelSize(12)
+        for paint in self.static_painters:
+            painter.save()
+            painter.setFont(font)
+            paint(painter, layer)
+            painter.restore()
+
+    def _paint_side(self, painter: QtGui.QPainter) -> None:
+        """The colour bar or legend, from a kept image while nothing about it changes."""
+        rect = self._bar_rect()
+        area = rect.adjusted(-24, -20, 24, 4).intersected(
+            QtCore.QRectF(0, 0, self.width(), self.height() - 16)).toAlignedRect()
+        key = (self.side_painter, area)
+        if self._side is None or self._side[0] != key:
+            dpr = self.devicePixelRatio()
+            image = QtGui.QImage(max(int(area.width() * dpr), 1),
+                                 max(int(area.height() * dpr), 1),
+                                 QtGui.QImage.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(dpr)
+            image.fill(QtCore.Qt.transparent)
+            p = QtGui.QPainter(image)
+            p.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+            p.setFont(painter.font())
+            p.translate(-area.left(), -area.top())
+            (self.side_painter or self.colour_bar.paint)(p, rect)
+            p.end()
+            self._side = (key, area, image)
+        painter.drawImage(self._side[1].topLeft(), self._side[2])
+
+    def _paint(self):
+        super().paintGL()
+        painter = QtGui.QPainter(self)
+        painter.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+        font = painter.font()
+        font.setPixelSize(12)
         painter.setFont(font)
+        self._static.paint(painter)
         for paint in self.painters if self.cells else ():
             painter.save()
             paint(painter)
             painter.restore()
         if self.cells:
-            (self.side_painter or self.colour_bar.paint)(painter, self._bar_rect())
+            self._paint_side(painter)
         painter.setPen(QtGui.QColor(*NOTE_COLOUR))
         text = self.note if self.cells else self.placeholder
         align = (QtCore.Qt.AlignRight | QtCore.Qt.AlignBottom) if self.cells else \

@@ -17,8 +17,9 @@ from PyQt5 import QtCore, QtGui
 from ..layermap import LayerMap
 from ..maps.units import UnitTable
 from ..phoneclasses import phone_key, phone_palette
-from ..regions import (MIN_LABEL_UNITS, mosaic_outline, region_labels, region_outline,
-                       smooth_labels)
+from ..regions import (MIN_LABEL_UNITS, mesh_rim, mosaic_outline, region_labels,
+                       region_outline, smooth_labels)
+from .cellcache import CellImages
 from .mapview import BAR_BAND
 
 OUTLINE = (0.05, 0.05, 0.07, 0.55)        # the map of all regions: thin, dark
@@ -51,16 +52,18 @@ class RegionOverlay:
         self._labels: dict[int, list] = {}
         self._mosaic: dict[int, np.ndarray] = {}
         self._lit_cache: dict[tuple[int, str], np.ndarray] = {}
-        self._items: dict[int, tuple] = {}
-        self._placed: list | None = None        # label rects for the present cells
-        self._label_size = 0
-        view.painters.append(self._paint_labels)
+        self._rims: dict[int, np.ndarray] = {}
+        self._items: tuple | None = None      # GL items: all outlines, the spoken's, dots
+        self._placed: dict[int, list] = {}     # label rects for the present cells
+        self._lit_labels = CellImages(view, self._lit_area, self._draw_lit_labels)
+        view.static_painters.append(self._draw_labels)
+        view.painters.append(self._paint_lit_labels)
         view.layout_changed.connect(self._moved)
 
     def _moved(self) -> None:
-        self._placed = None
-        for k, (_, _, dots) in self._items.items():
-            dots.setData(size=self._dot_px(k))
+        self._placed = {}
+        self._lit_labels.invalidate()
+        self._place_items()
         self.view.update()
 
     def _dot_px(self, layer: int) -> float:
@@ -77,7 +80,11 @@ class RegionOverlay:
         """A new model's unit tables (layers without one get no regions)."""
         self.maps, self.tables = maps, dict(tables)
         self._lit_cache = {}
-        self._placed = None
+        self._rims = {}
+        self._placed = {}
+        self._lit_labels.invalidate()
+        self.view.invalidate_static()
+        self.view.invalidate_side()
         self.phones = []
         for t in self.tables.values():
             for p in t.phones:
@@ -96,28 +103,56 @@ class RegionOverlay:
         return bool(self.tables)
 
     def layers_shown(self) -> None:
-        """The view has new layers: put outlines into their cells."""
-        self._items = {}
-        for k in self.view.meshes:
-            if k not in self.tables:
-                continue
-            mosaic = gl.GLLinePlotItem(pos=segments_3d(self.view.fitted(k, self._mosaic[k]),
-                                                       0.05),
-                                       mode="lines", color=OUTLINE, width=1.0,
-                                       antialias=False, glOptions="translucent")
-            lit = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), mode="lines", color=LIT,
-                                    width=2.5, antialias=False, glOptions="translucent")
-            t = self.tables[k]
-            xy = self.view.fitted(k, self.maps[k].vertices)
-            dots = gl.GLScatterPlotItem(pos=np.column_stack([xy, np.full(len(xy), 0.02)]),
-                                        color=self._unit_colours(t), size=self._dot_px(k),
-                                        pxMode=True,
-                                        glOptions="translucent")
-            self.view.attach(k, dots, depth=0.5)
-            self.view.attach(k, mosaic, depth=1.0)
-            self.view.attach(k, lit, depth=2.0)
-            self._items[k] = (mosaic, lit, dots)
+        """The view has new layers: one GL item each for all layers' outlines, the spoken
+        phone's outlines and the dots of the view by phone (one item draws much faster
+        than one per layer)."""
+        self._items = None
+        if not any(k in self.tables for k in self.view.meshes):
+            return
+        mosaic = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), mode="lines",
+                                   color=OUTLINE, width=1.0, antialias=False,
+                                   glOptions="translucent")
+        lit = gl.GLLinePlotItem(pos=np.zeros((0, 3), np.float32), mode="lines", color=LIT,
+                                width=2.5, antialias=False, glOptions="translucent")
+        dots = gl.GLScatterPlotItem(pos=np.zeros((0, 3), np.float32), pxMode=True,
+                                    glOptions="translucent")
+        self.view.attach(None, dots, depth=0.5)
+        self.view.attach(None, mosaic, depth=1.0)
+        self.view.attach(None, lit, depth=2.0)
+        self._items = (mosaic, lit, dots)
+        self._place_items()
         self._apply()
+
+    def _mapped(self) -> list[int]:
+        return [c.layer for c in self.view.cells if c.layer in self.tables]
+
+    def _place_items(self) -> None:
+        """Positions (scene coordinates) for the cells as they are now."""
+        if self._items is None or self._items[0] not in self.view.items:
+            return            # (stale items of layers no longer shown: layers_shown follows)
+        mosaic, _, dots = self._items
+        layers = self._mapped()
+        if not layers:
+            return
+        mosaic.setData(pos=segments_3d(np.concatenate(
+            [self.view.to_scene(k, self._mosaic[k].reshape(-1, 2)).reshape(-1, 2, 2)
+             for k in layers]), 0.05))
+        xy = [self.view.to_scene(k, self.maps[k].vertices) for k in layers]
+        pts = np.concatenate(xy)
+        dots.setData(pos=np.column_stack([pts, np.full(len(pts), 0.02)]).astype(np.float32),
+                     color=np.concatenate([self._unit_colours(self.tables[k])
+                                           for k in layers]),
+                     size=np.concatenate([np.full(len(p), self._dot_px(k), np.float32)
+                                          for k, p in zip(layers, xy)]))
+        self._place_lit()
+
+    def _place_lit(self) -> None:
+        lit = self._items[1]
+        segs = [self.view.to_scene(k, self._lit(k, self.phone).reshape(-1, 2)).reshape(-1, 2, 2)
+                for k in self._mapped()] if self.phone else []
+        segs = [x for x in segs if x.size]
+        lit.setData(pos=segments_3d(np.concatenate(segs), 0.1) if segs
+                    else np.zeros((0, 3), np.float32))
 
     def set_shown(self, shown: bool) -> None:
         self.shown = shown and self.available
@@ -128,10 +163,9 @@ class RegionOverlay:
         if phone == self.phone:
             return
         self.phone = phone
-        for k, (_, lit, _) in self._items.items():
-            segs = self._lit(k, phone) if phone else np.zeros((0, 2, 2))
-            lit.setData(pos=segments_3d(self.view.fitted(k, segs), 0.1) if segs.size
-                        else np.zeros((0, 3), np.float32))
+        self._lit_labels.invalidate()
+        if self._items is not None and self._items[1] in self.view.items:
+            self._place_lit()
         self.view.update()
 
     def _lit(self, layer: int, phone: str) -> np.ndarray:
@@ -140,11 +174,16 @@ class RegionOverlay:
             t, m = self.tables[layer], self.maps[layer]
             inside = np.zeros(t.num_units, bool)
             inside[t.units_preferring(phone)] = True
-            self._lit_cache[key] = region_outline(m.vertices, m.triangles, inside)
+            if layer not in self._rims:
+                self._rims[layer] = mesh_rim(m.triangles)
+            self._lit_cache[key] = region_outline(m.vertices, m.triangles, inside,
+                                                  self._rims[layer])
         return self._lit_cache[key]
 
     def _apply(self) -> None:
-        for mosaic, lit, dots in self._items.values():
+        self.view.invalidate_static()
+        if self._items is not None:
+            mosaic, lit, dots = self._items
             mosaic.setVisible(self.shown)
             lit.setVisible(self.shown)
             dots.setVisible(self.by_phone)
@@ -184,44 +223,64 @@ class RegionOverlay:
 
     # -- painting ----------------------------------------------------------------------------
 
-    def _placed_labels(self, metrics: QtGui.QFontMetrics, size: int) -> list:
-        """(rect, phone) per label that fits, largest pieces first, none overlapping; kept
-        until the cells move."""
-        if self._placed is None:
-            placed: list[tuple[QtCore.QRectF, str]] = []
-            for cell in self.view.cells:
-                labels = sorted(self._labels.get(cell.layer, ()), key=lambda lab: -lab.units)
-                taken: list[QtCore.QRectF] = []
-                for lab in labels:
-                    p = self.view.map_to_pixel(cell.layer, *lab.position)
-                    w = metrics.horizontalAdvance(lab.phone) + 4
-                    rect = QtCore.QRectF(p.x() - w / 2, p.y() - size / 2 - 1, w, size + 2)
-                    if not any(rect.intersects(t) for t in taken):
-                        taken.append(rect)
-                        placed.append((rect, lab.phone))
-            self._placed = placed
-        return self._placed
+    def _placed_labels(self, layer: int) -> list[tuple[QtCore.QRectF, str]]:
+        """(rect, phone) per label of ``layer`` that fits, largest pieces first, none
+        overlapping; kept until the cells move."""
+        if layer not in self._placed:
+            metrics = QtGui.QFontMetrics(self._label_font())
+            size = self._label_font().pixelSize()
+            labels = sorted(self._labels.get(layer, ()), key=lambda lab: -lab.units)
+            taken: list[tuple[QtCore.QRectF, str]] = []
+            for lab in labels:
+                p = self.view.map_to_pixel(layer, *lab.position)
+                w = metrics.horizontalAdvance(lab.phone) + 4
+                rect = QtCore.QRectF(p.x() - w / 2, p.y() - size / 2 - 1, w, size + 2)
+                if not any(rect.intersects(t) for t, _ in taken):
+                    taken.append((rect, lab.phone))
+            self._placed[layer] = taken
+        return self._placed[layer]
 
-    def _paint_labels(self, painter: QtGui.QPainter) -> None:
+    def _label_font(self) -> QtGui.QFont:
+        cells = self.view.cells
+        cell_px = min((self.view.cell_rect(c.layer).width() for c in cells), default=0)
+        font = QtGui.QFont()
+        font.setPixelSize(int(min(max(cell_px / 24, 9), MAX_LABEL_PX)))
+        font.setBold(True)
+        return font
+
+    def _draw_labels(self, painter: QtGui.QPainter, layer: int) -> None:
+        """Every label of ``layer`` (into the view's kept image of the cell)."""
         if not self.shown:
             return
-        view = self.view
-        cell_px = min((view.cell_rect(c.layer).width() for c in view.cells), default=0)
-        size = int(min(max(cell_px / 24, 9), MAX_LABEL_PX))
-        font = painter.font()
-        font.setPixelSize(size)
-        font.setBold(True)
-        painter.setFont(font)
-        if size != self._label_size:
-            self._label_size, self._placed = size, None
-        spoken = phone_key(self.phone) if self.phone else None
-        back, back_lit = QtGui.QColor(*LABEL_BACK), QtGui.QColor(255, 255, 255, 235)
-        text, text_lit = QtGui.QColor(*LABEL_COLOUR), QtGui.QColor(10, 10, 12)
-        for rect, phone in self._placed_labels(QtGui.QFontMetrics(font), size):
-            lit = phone_key(phone) == spoken
-            painter.fillRect(rect, back_lit if lit else back)
-            painter.setPen(text_lit if lit else text)
+        painter.setFont(self._label_font())
+        back, text = QtGui.QColor(*LABEL_BACK), QtGui.QColor(*LABEL_COLOUR)
+        for rect, phone in self._placed_labels(layer):
+            painter.fillRect(rect, back)
+            painter.setPen(text)
             painter.drawText(rect, QtCore.Qt.AlignCenter, phone)
+
+    def _spoken_labels(self, layer: int) -> list[tuple[QtCore.QRectF, str]]:
+        spoken = phone_key(self.phone) if self.phone else None
+        return [(r, p) for r, p in self._placed_labels(layer) if phone_key(p) == spoken]
+
+    def _lit_area(self, layer: int) -> QtCore.QRectF:
+        area = QtCore.QRectF()
+        for rect, _ in self._spoken_labels(layer):
+            area = area.united(rect)
+        return area
+
+    def _draw_lit_labels(self, painter: QtGui.QPainter, layer: int) -> None:
+        painter.setFont(self._label_font())
+        for rect, phone in self._spoken_labels(layer):
+            painter.fillRect(rect, QtGui.QColor(255, 255, 255, 235))
+            painter.setPen(QtGui.QColor(10, 10, 12))
+            painter.drawText(rect, QtCore.Qt.AlignCenter, phone)
+
+    def _paint_lit_labels(self, painter: QtGui.QPainter) -> None:
+        """The spoken phone's labels, lit, over the others (a small image per cell, made
+        again when the phone changes)."""
+        if self.shown and self.phone:
+            self._lit_labels.paint(painter)
 
     def _paint_legend(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         """Phone swatches in columns filling the colour bar's place."""

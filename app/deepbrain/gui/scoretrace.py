@@ -34,6 +34,7 @@ class ScoreTraces:
         self.shown = False
         self.top = 2.0
         self._paths: dict[int, QtGui.QPainterPath] = {}
+        view.static_painters.append(self._draw_static)
         view.painters.append(self._paint)
         view.layout_changed.connect(self._invalidate)
 
@@ -58,7 +59,7 @@ class ScoreTraces:
 
     def _invalidate(self) -> None:
         self._paths = {}
-        self.view.update()
+        self.view.invalidate_static()
 
     def _band(self, layer: int) -> QtCore.QRectF:
         r = self.view.cell_below(layer)
@@ -89,29 +90,34 @@ class ScoreTraces:
             self._paths[layer] = path
         return self._paths[layer]
 
-    def _paint(self, painter: QtGui.QPainter) -> None:
-        if not (self.shown and self.scores):
+    def _draw_static(self, painter: QtGui.QPainter, layer: int) -> None:
+        """The dashed line at 1 (as active as the layer), the trace, the utterance mean."""
+        if not self.shown or layer not in self.scores:
             return
+        band = self._band(layer)
+        one = band.bottom() - band.height() / self.top
+        painter.setPen(QtGui.QPen(BASE, 1, QtCore.Qt.DashLine))
+        painter.drawLine(QtCore.QPointF(band.left(), one), QtCore.QPointF(band.right(), one))
+        painter.setPen(QtGui.QPen(TRACE, 1.3))
+        painter.drawPath(self._path(layer))
         font = painter.font()
         font.setPixelSize(11)
         painter.setFont(font)
+        painter.setPen(TEXT)
+        painter.drawText(QtCore.QRectF(band.left(), band.top() - 16, band.width(), 14),
+                         QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter,
+                         f"region score over the utterance: {times(self.scores[layer].mean)}")
+
+    def _paint(self, painter: QtGui.QPainter) -> None:
+        """The playhead on each trace (the rest is in the view's kept cell images)."""
+        if not (self.shown and self.scores):
+            return
+        painter.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 1))
         for cell in self.view.cells:
             score = self.scores.get(cell.layer)
             if score is None:
                 continue
             band = self._band(cell.layer)
-            one = band.bottom() - band.height() / self.top
-            painter.setPen(QtGui.QPen(BASE, 1, QtCore.Qt.DashLine))
-            painter.drawLine(QtCore.QPointF(band.left(), one), QtCore.QPointF(band.right(), one))
-            painter.setPen(QtGui.QPen(TRACE, 1.3))
-            painter.drawPath(self._path(cell.layer))
             n = score.per_frame.shape[0]
-            frame = min(self.frame, n - 1)
-            x = band.left() + band.width() * (frame + 0.5) / max(n, 1)
-            painter.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255), 1))
+            x = band.left() + band.width() * (min(self.frame, n - 1) + 0.5) / max(n, 1)
             painter.drawLine(QtCore.QPointF(x, band.top()), QtCore.QPointF(x, band.bottom()))
-            now = score.per_frame[frame] if n else np.nan
-            text = f"region {times(now)}  \u00b7  mean {times(score.mean)}"
-            painter.setPen(TEXT)
-            painter.drawText(QtCore.QRectF(band.left(), band.top() - 16, band.width(), 14),
-                             QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)

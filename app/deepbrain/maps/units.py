@@ -9,6 +9,7 @@ activations only.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -40,18 +41,24 @@ class UnitTable:
     def num_units(self) -> int:
         return self.preferred.shape[0]
 
+    @functools.cached_property
+    def _columns(self) -> dict[str, int]:
+        return {phone_key(p): i for i, p in reversed(list(enumerate(self.phones)))}
+
+    @functools.cached_property
+    def _units_of(self) -> list[np.ndarray]:
+        order = np.argsort(self.preferred, kind="stable")
+        bounds = np.searchsorted(self.preferred[order], np.arange(len(self.phones) + 1))
+        return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
     def phone_index(self, name: str) -> int | None:
         """The column of phone ``name`` (compared by :func:`phone_key`), or None."""
-        key = phone_key(name)
-        for i, p in enumerate(self.phones):
-            if phone_key(p) == key:
-                return i
-        return None
+        return self._columns.get(phone_key(name))
 
     def units_preferring(self, name: str) -> np.ndarray:
         """0-based units whose preferred phone is ``name`` (empty when none or unknown)."""
         i = self.phone_index(name)
-        return np.flatnonzero(self.preferred == i) if i is not None else np.zeros(0, np.intp)
+        return self._units_of[i] if i is not None else np.zeros(0, np.intp)
 
 
 def read_unit_table(directory: str | os.PathLike, layer: int, units: int) -> UnitTable | None:
