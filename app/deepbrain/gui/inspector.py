@@ -108,7 +108,13 @@ class UnitCard(QtWidgets.QFrame):
         axis = self.bars.getPlotItem().getAxis("bottom")
         axis.setTicks([[((a + b) / 2, SHORT.get(m, m)) for m, a, b in groups], []])
         axis.setStyle(tickFont=QtGui.QFont("", 7))
-        for i in np.argsort(values)[::-1][:TOP_LABELS]:     # name the strongest phones
+        named: list[int] = []
+        for i in np.argsort(values)[::-1]:     # name the strongest phones, apart
+            if len(named) == TOP_LABELS:
+                break
+            if any(abs(int(i) - j) < 3 for j in named):
+                continue
+            named.append(int(i))
             text = pg.TextItem(table.phones[order[i]], color=(235, 237, 242), anchor=(0.5, 1))
             text.setPos(float(i), float(values[i]))
             self.bars.addItem(text)

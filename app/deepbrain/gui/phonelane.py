@@ -36,6 +36,7 @@ class PhoneLaneView(QtWidgets.QWidget):
                       "hears": "the model's outputs are not the phones of its phones.txt"}
         self.cursor = 0.0
         self.frame = 0
+        self._kept: tuple | None = None      # (key, the lanes painted without the cursor)
         self.setFixedHeight(2 * LANE_HEIGHT + 4)
         self.setAutoFillBackground(True)
         pal = self.palette()
@@ -78,13 +79,44 @@ class PhoneLaneView(QtWidgets.QWidget):
                 self.seek.emit((ev.x() - x0) / (x1 - x0))
 
     def paintEvent(self, ev) -> None:
+        """The lanes from a kept picture (made again when they, the size or the time axis
+        change), then the current phones over it."""
+        x_of = self._x_of()
+        key = (self.width(), self.height(), round(x_of(0.0), 2), round(x_of(1.0), 2),
+               id(self.lanes["said"]), id(self.lanes["hears"]), self.frame_shift)
+        if self._kept is None or self._kept[0] != key:
+            pixmap = QtGui.QPixmap(self.size() * self.devicePixelRatioF())
+            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+            pixmap.fill(QtGui.QColor(BACKGROUND))
+            p = QtGui.QPainter(pixmap)
+            p.setRenderHint(QtGui.QPainter.TextAntialiasing)
+            for row, name in enumerate(("said", "hears")):
+                self._paint_lane(p, name, 2 + row * LANE_HEIGHT, x_of)
+            p.end()
+            self._kept = (key, pixmap)
         painter = QtGui.QPainter(self)
         painter.setRenderHint(QtGui.QPainter.TextAntialiasing)
-        x_of = self._x_of()
+        painter.drawPixmap(0, 0, self._kept[1])
         for row, name in enumerate(("said", "hears")):
-            top = 2 + row * LANE_HEIGHT
-            self._paint_lane(painter, name, top, x_of)
+            self._paint_current(painter, name, 2 + row * LANE_HEIGHT, x_of)
         painter.end()
+
+    def _paint_current(self, painter: QtGui.QPainter, name: str, top: int, x_of) -> None:
+        lane = self.lanes.get(name)
+        if lane is None:
+            return
+        now = phone_at(lane.segments, self.frame)
+        if now is None:
+            return
+        area = QtCore.QRect(AXIS_WIDTH, top, self.width() - AXIS_WIDTH, LANE_HEIGHT - 2)
+        painter.setClipRect(area)
+        x0, x1 = x_of(now.start * self.frame_shift), x_of(now.end * self.frame_shift)
+        rect = QtCore.QRectF(x0, top + 3, max(x1 - x0 - 1, 1), LANE_HEIGHT - 8)
+        painter.fillRect(rect, QtGui.QColor(*MANNER_COLOURS[manner(now.phone)]))
+        other = self.current("hears" if name == "said" else "said")
+        self._paint_now(painter, now.phone, top, x_of(self.cursor), area,
+                        other is not None and phone_key(other) != phone_key(now.phone))
+        painter.setClipping(False)
 
     def _paint_lane(self, painter: QtGui.QPainter, name: str, top: int, x_of) -> None:
         font = painter.font()
@@ -102,23 +134,18 @@ class PhoneLaneView(QtWidgets.QWidget):
             painter.setClipping(False)
             return
         shift = self.frame_shift
-        now = phone_at(lane.segments, self.frame)
-        other = self.current("hears" if name == "said" else "said")
         metrics = painter.fontMetrics()
+        painter.setPen(TEXT)
         for seg in lane.segments:
             x0, x1 = x_of(seg.start * shift), x_of(seg.end * shift)
             if x1 < area.left() or x0 > area.right():
                 continue
             rect = QtCore.QRectF(x0, top + 3, max(x1 - x0 - 1, 1), LANE_HEIGHT - 8)
             base = QtGui.QColor(*MANNER_COLOURS[manner(seg.phone)])
-            base.setAlpha(255 if seg is now else 70)
+            base.setAlpha(70)
             painter.fillRect(rect, base)
-            if seg is not now and metrics.horizontalAdvance(seg.phone) + 4 < rect.width():
-                painter.setPen(TEXT)
+            if metrics.horizontalAdvance(seg.phone) + 4 < rect.width():
                 painter.drawText(rect, QtCore.Qt.AlignCenter, seg.phone)
-        if now is not None:
-            self._paint_now(painter, now.phone, top, x_of(self.cursor), area,
-                            other is not None and phone_key(other) != phone_key(now.phone))
         painter.setClipping(False)
 
     def _paint_now(self, painter, phone: str, top: int, x: float, area: QtCore.QRect,

@@ -106,7 +106,7 @@ class ScoreTraces:
         painter.setPen(TEXT)
         painter.drawText(QtCore.QRectF(band.left(), band.top() - 16, band.width(), 14),
                          QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter,
-                         f"region score over the utterance: {times(self.scores[layer].mean)}")
+                         f"utterance mean {times(self.scores[layer].mean)}")
 
     def _paint(self, painter: QtGui.QPainter) -> None:
         """The playhead on each trace (the rest is in the view's kept cell images)."""
