@@ -77,7 +77,8 @@ def test_a_folder_copied_from_elsewhere_finds_its_arks(saved, tmp_path):
     ("truncated", "cannot be read.*truncated"),
     ("pipe", "is a command or stdin"),
     ("missing-ark", "which does not exist"),
-    ("utf8", "not UTF-8 text"),
+    ("utf8", "which does not exist"),
+    ("binary", "holds NUL bytes"),
     ("duplicate", "appears twice"),
 ])
 def test_bad_saved_activations_are_one_clear_error(saved, tmp_path, case, message):
@@ -108,6 +109,8 @@ def test_bad_saved_activations_are_one_clear_error(saved, tmp_path, case, messag
         (d / "layer1.ark").unlink()
     elif case == "utf8":
         scp.write_bytes(b"speech /tmp/\xff\xfe.ark:9\n")
+    elif case == "binary":
+        scp.write_bytes((d / "layer1.ark").read_bytes())
     elif case == "duplicate":
         scp.write_text(scp.read_text() * 2)
     with pytest.raises(FormatError, match=message) as e:
@@ -120,3 +123,11 @@ def test_scp_entries_with_offsets_ranges_and_odd_names(tmp_path):
     scp.write_text("a /data/with space/l1.ark:17\nb l1.ark:5[0:3]\n\nc l2.ark\n")
     assert scp_entries(scp) == {"a": "/data/with space/l1.ark:17", "b": "l1.ark:5[0:3]",
                                 "c": "l2.ark"}
+
+
+def test_folders_whose_names_are_not_utf8(saved, tmp_path):
+    model, out, wav = saved
+    odd = tmp_path / b"acts \xff\xfe".decode("utf-8", "surrogateescape")
+    shutil.move(str(out), str(odd))                    # its scp files name the old folder
+    got = read_saved_activations(odd, "speech", model, 98)
+    assert np.array_equal(got.layers[1], fresh(model, wav).layers[1])

@@ -26,14 +26,16 @@ def scp_entries(path: str | os.PathLike) -> dict[str, str]:
     and duplicated ids are refused."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FormatError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise FormatError(f"{path}: not UTF-8 text; expected a Kaldi scp "
-                          f"('<utt-id> <file.ark>:<offset>' per line)") from None
     except OSError as e:
         raise FormatError(f"{path}: cannot be read ({e.strerror})") from None
+    if b"\0" in data:
+        raise FormatError(f"{path}: holds NUL bytes, so it is not a Kaldi scp "
+                          f"('<utt-id> <file.ark>:<offset>' per line); an ark given for an scp?")
+    # Kaldi's tables are bytes: file names that are not UTF-8 pass through as they are
+    text = data.decode("utf-8", "surrogateescape")
     out: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():

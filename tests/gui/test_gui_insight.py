@@ -3,6 +3,8 @@ phone, the unit inspector, the selectivity picture and exports, looked at in rea
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import types
 
@@ -294,3 +296,31 @@ def test_a_model_without_unit_tables_says_so(qtbot, tmp_path, wav):
         w.error_box.close()
     finally:
         close_windows([w])
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe")
+def test_the_video_dialog_renders_with_progress_and_cancels(qtbot, window, tmp_path,
+                                                            monkeypatch):
+    w = window
+    out = tmp_path / "v.mp4"
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText",
+                        staticmethod(lambda *a, **k: ("480x320", True)))
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "v"), "")))
+    w.insight.exporter.video_dialog()
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                        "-of", "csv=p=0", str(out)], capture_output=True, text=True, check=True)
+    assert abs(float(r.stdout) - 1.0) < 0.05            # the 1 s wav
+    assert w.insight.exporter.dialog.maximum() == 30 and "Save video" in \
+        w.statusBar().currentMessage()
+    out.unlink()
+    asked = []
+
+    def cancel_soon(self):
+        asked.append(1)
+        return len(asked) > 4
+    monkeypatch.setattr(QtWidgets.QProgressDialog, "wasCanceled", cancel_soon)
+    w.insight.exporter.video_dialog()
+    assert "cancelled, nothing written" in w.statusBar().currentMessage()
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    assert w.size() == QtCore.QSize(1200, 760)
