@@ -147,6 +147,12 @@ def _check_length(path: Path, utt_id: str, segments: Sequence[PhoneSegment],
                           f"another frame shift?")
 
 
+def outputs_are_phones(model) -> bool:
+    """Whether ``model``'s outputs are the phones of its phones.txt (then the window shows
+    what it hears; tied-state posteriors are thousands of columns it never needs)."""
+    return model.phones is not None and model.nnet.output_dim == len(model.phones)
+
+
 def lane_from_output(output: np.ndarray, phones: Sequence[str] | None) -> PhoneLane | None:
     """The model's top phone per frame, when its outputs are ``phones`` (one per symbol of
     its phones.txt); None when they are not (e.g. tied HMM states)."""

@@ -80,9 +80,10 @@ def load_entry(scp: Path, utt_id: str, rx: str) -> np.ndarray:
 
 
 def read_saved_activations(directory: str | os.PathLike, utt_id: str, model,
-                           num_frames: int) -> Activations:
-    """Utterance ``utt_id`` from ``directory``'s ``layerK.scp`` (and ``output.scp`` when
-    present), checked against ``model``'s layers and the wav's ``num_frames``."""
+                           num_frames: int, output: bool = True) -> Activations:
+    """Utterance ``utt_id`` from ``directory``'s ``layerK.scp`` (and, with ``output``, its
+    ``output.scp`` when present), checked against ``model``'s layers and the wav's
+    ``num_frames``."""
     d = Path(directory)
     if not d.is_dir():
         raise FormatError(f"{d}: not a directory; --acts takes the folder deepbrain "
@@ -100,12 +101,11 @@ def read_saved_activations(directory: str | os.PathLike, utt_id: str, model,
     for k, scp in sorted(files.items()):
         layers[k] = _matrix(scp, utt_id, (num_frames, model.hidden_dims[k - 1]),
                             f"layer {k} of {model.path.name}")
-    output = None
-    if (d / "output.scp").is_file():
-        output = _matrix(d / "output.scp", utt_id, (num_frames, model.nnet.output_dim),
-                         f"the output of {model.path.name}")
-    return Activations(utt_id, freeze_layers(layers), output, model.frame_shift,
-                       f"saved ({d})")
+    out = None
+    if output and (d / "output.scp").is_file():
+        out = _matrix(d / "output.scp", utt_id, (num_frames, model.nnet.output_dim),
+                      f"the output of {model.path.name}")
+    return Activations(utt_id, freeze_layers(layers), out, model.frame_shift, f"saved ({d})")
 
 
 def _matrix(scp: Path, utt_id: str, shape: tuple[int, int], what: str) -> np.ndarray:

@@ -331,6 +331,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show ``wav`` with the activations saved in ``directory`` (its layerK.scp, from
         deepbrain activations or getact.sh; the utterance id is the wav's name): nothing is
         recomputed. Errors are raised."""
+        from ..phonelanes import outputs_are_phones
         from ..savedacts import read_saved_activations
 
         if self.model is None:
@@ -339,7 +340,8 @@ class MainWindow(QtWidgets.QMainWindow):
         audio = load_audio(self.model, Path(wav))
         utt = utterances_from_wavs([wav])[0].utt_id
         acts = read_saved_activations(directory, utt, self.model,
-                                      self.model.mfcc.num_frames(audio.samples.shape[0]))
+                                      self.model.mfcc.num_frames(audio.samples.shape[0]),
+                                      output=outputs_are_phones(self.model))
         self.wav = Path(wav)
         self._show_result(acts, audio)
 
