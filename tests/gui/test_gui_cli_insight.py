@@ -131,6 +131,7 @@ def test_saved_activations_show_as_the_computed_ones(files, tmp_path):
     ("both", 1, "--screenshot and --video: one at a time"),
     ("acts-no-wav", 1, "go with --wav"),
     ("utf8-name", 4, "no such phones file"),
+    ("no-tables", 1, "no units.csv, so no preferred phones"),
 ])
 def test_bad_insight_options_are_one_line_and_a_code(files, tmp_path, case, code, message):
     model, wav = files
@@ -172,6 +173,11 @@ def test_bad_insight_options_are_one_line_and_a_code(files, tmp_path, case, code
         args += ["--video", tmp_path / "v.mp4"]
     elif case == "acts-no-wav":
         args = ["gui", "--model", model, "--acts", tmp_path, "--screenshot", out]
+    elif case == "no-tables":
+        from guisupport import write_mapped_tiny_model
+        plain = write_mapped_tiny_model(tmp_path / "plain")
+        args = ["gui", "--model", plain, "--wav", wav, "--screenshot", out, "--by-phone",
+                "--engine", "numpy"]
     elif case == "utf8-name":
         args += ["--phones", os.fsencode(tmp_path) + b"/ph\xff\xfeones.ctm"]
     got, err = run(tmp_path, *args, prelude=prelude)

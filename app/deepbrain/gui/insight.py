@@ -206,6 +206,11 @@ class Insight(QtCore.QObject):
 
     def set_by_phone(self, on: bool | None = None) -> None:
         on = self.by_phone_action.isChecked() if on is None else on
+        if on and not self.tables and self.model is not None:
+            self._report("By phone", DeepbrainError(
+                f"{self.model.path / 'lda'}: no units.csv, so no preferred phones; build the "
+                f"maps with deepbrain build-map"))
+            on = False
         self.by_phone_action.setChecked(on and bool(self.tables))
         self.regions.set_by_phone(on)
         if not self.regions.by_phone:
