@@ -142,14 +142,9 @@ def test_regions_change_the_pixels_and_light_the_spoken_phone(qtbot, window):
     assert w.view.trace_band == 0 and not w.insight.regions.shown
 
 
-def test_the_region_score_trace_is_the_cores(qtbot, window):
-    w = window
-    w.insight.set_regions(True)
-    want = region_scores(w.acts.layers, w.insight.tables, w.segments, {1: 0.0, 2: -1.0})
-    got = w.insight.traces.scores
-    for k in (1, 2):
-        np.testing.assert_allclose(got[k].per_frame, want[k].per_frame, equal_nan=True)
-    band = w.view.cell_below(1)
+def yellow_under(qtbot, w, layer) -> int:
+    """Pixels of the trace colour in the band under ``layer``'s map."""
+    band = w.view.cell_below(layer)
     w.view.update()
     qtbot.wait(40)
     image = w.view.grabFramebuffer().convertToFormat(QtGui.QImage.Format_RGB888)
@@ -159,7 +154,27 @@ def test_the_region_score_trace_is_the_cores(qtbot, window):
         for y in range(int(band.top()), int(band.bottom())):
             c = QtGui.QColor(image.pixel(int(x * ratio), int(y * ratio)))
             yellow += c.red() > 200 and c.green() > 160 and c.blue() < 150
-    assert yellow > 20, "no trace drawn under layer 1"
+    return yellow
+
+
+def test_the_region_score_trace_is_the_cores(qtbot, window):
+    w = window
+    w.insight.set_regions(True)
+    want = region_scores(w.acts.layers, w.insight.tables, w.segments, {1: 0.0, 2: -1.0})
+    got = w.insight.traces.scores
+    for k in (1, 2):
+        np.testing.assert_allclose(got[k].per_frame, want[k].per_frame, equal_nan=True)
+    assert yellow_under(qtbot, w, 1) > 20, "no trace drawn under layer 1"
+    # a narrower view (a panel opened): the traces and labels follow the maps
+    w.insight.units_dock.show()
+    qtbot.wait(100)
+    assert yellow_under(qtbot, w, 2) > 20, "the trace under layer 2 stayed behind"
+    regions = w.insight.regions
+    for k in (1, 2):
+        for rect, phone in regions._placed_labels(k):
+            lab = next(lab for lab in regions._labels[k] if lab.phone == phone)
+            p = w.view.map_to_pixel(k, *lab.position)
+            assert abs(rect.center().x() - p.x()) < 1 and abs(rect.center().y() - p.y()) < 2
 
 
 def test_the_view_by_phone_colours_each_unit_by_its_phone(qtbot, window):

@@ -211,7 +211,7 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
             self.meshes[k] = item
             self._attached[k] = []
         self._attached[None] = []           # items in scene coordinates
-        self._layout(force=True)
+        self._layout()
         self.layers_set.emit()
 
     def attach(self, layer: int | None, item, depth: float = 1.0) -> None:
@@ -234,21 +234,19 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         band = TRACE_BAND if on else 0.0
         if band != self.trace_band:
             self.trace_band = band
-            self._layout(force=True)
+            self._layout()
 
     def set_bar_band(self, width: float) -> None:
         """Room right of the grid (scene units) for the colour bar or a legend."""
         if width != self.bar_band:
             self.bar_band = width
-            self._layout(force=True)
+            self._layout()
 
-    def _layout(self, force: bool = False) -> None:
+    def _layout(self) -> None:
         """Cells for the view's present shape; meshes and items moved into them."""
         layers = list(self.meshes)
         cols = best_columns(len(layers), max(self.width(), 1), max(self.height(), 1),
                             self.trace_band, self.bar_band)
-        if not force and cols == self._columns:
-            return
         self._columns = cols
         self.cells = grid_cells(layers, self._titles, cols, self.trace_band)
         for k in layers:
@@ -267,7 +265,7 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
             item.translate(cell.centre[0], cell.centre[1], 0.0)
 
     def resizeGL(self, w: int, h: int) -> None:
-        self._layout()
+        self._layout()   # the cells' pixels change even when their columns do not
 
     def map_to_pixel(self, layer: int, x: float, y: float) -> QtCore.QPointF:
         """Widget pixels of map point (x, y) of ``layer`` (in lda/K/vertices coordinates)."""
