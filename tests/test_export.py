@@ -129,3 +129,18 @@ def test_ffmpeg_failing_is_its_message(tmp_path):
             writer.write(np.zeros((240, 320, 3), np.uint8))
         writer.finish()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ffmpeg"]
+
+
+def test_the_imageio_ffmpeg_wheel_serves_without_debians(tmp_path, monkeypatch):
+    pytest.importorskip("imageio_ffmpeg")
+    if shutil.which("ffprobe") is None:
+        pytest.skip("needs ffprobe to check the video")
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
+    exe = video.find_ffmpeg()
+    assert "imageio_ffmpeg" in exe
+    out = video.make_video(lambda t: np.zeros((240, 320, 3), np.uint8), tone(1.0),
+                           tmp_path / "w.mp4", (320, 240))
+    monkeypatch.undo()
+    info = probe(out)
+    assert {s["codec_name"] for s in info["streams"]} == {"h264", "aac"}
+    assert abs(float(info["format"]["duration"]) - 1.0) < 0.05

@@ -53,7 +53,7 @@ def require_ffmpeg() -> str:
     exe = find_ffmpeg()
     if exe is None:
         raise FfmpegError("a video needs ffmpeg: apt-get install ffmpeg, or pip install "
-                          "imageio-ffmpeg")
+                          "'deepbrain[video]' (imageio-ffmpeg)")
     return exe
 
 
