@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gui", help="the window: open or record a wav, watch every layer",
                        description="Opens the window (needs a display; headless: xvfb-run -a). "
-                       "With --screenshot, renders --model/--wav at --frame to a PNG and exits.")
+                       "With --screenshot, renders --model/--wav at --frame to a PNG and exits; "
+                       "with --video, the whole utterance to an MP4.")
     g.add_argument("--model", help="the model directory (default: the last one opened)")
     g.add_argument("--wav", help="a wav to open")
     g.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
