@@ -339,3 +339,21 @@ def test_the_video_dialog_renders_with_progress_and_cancels(qtbot, window, tmp_p
     assert "cancelled, nothing written" in w.statusBar().currentMessage()
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
     assert w.size() == QtCore.QSize(1200, 760)
+
+
+def test_a_pinned_unit_follows_the_next_utterance_and_its_transcript(qtbot, window, tmp_path,
+                                                                     monkeypatch):
+    w = window
+    w.insight.pin(1, 7)
+    fake = types.ModuleType("deepbrain.align")
+    fake.why_unavailable = lambda: None
+    fake.align_audio = lambda audio, text, utt_id="": [PhoneSegment("s", 0, 150)]
+    monkeypatch.setitem(sys.modules, "deepbrain.align", fake)
+    w.insight.pending_text = "s"
+    other = write_speech_wav(tmp_path / "longer.wav", seconds=1.5, seed=4)
+    with qtbot.waitSignal(w.result_shown, timeout=LOAD_TIMEOUT):
+        w.load_wav(other)
+    card = w.insight.inspector.cards[0]
+    assert np.allclose(card._curve.getData()[1], w.acts.layers[1][:, 7])
+    assert [s.phone for s in w.insight.said.segments] == ["s"]
+    assert w.insight.panel.bar.source.text() == "aligned: \u201cs\u201d"

@@ -235,22 +235,22 @@ class Insight(QtCore.QObject):
         acts = w.acts
         self.panel.lanes.frame_shift = w.model.frame_shift
         self.hears = lane_from_output(acts.output, w.model.phones)
-        self.panel.lanes.set_lane("hears", self.hears, None if w.model.phones else
-                                  "the model has no phones.txt")
+        self.panel.lanes.set_lane("hears", self.hears, (
+            "the model has no phones.txt" if w.model.phones is None else
+            "the model's outputs are not the phones of its phones.txt"))
         self.said = None
-        source = ""
-        if self.pending_text:
+        if self.pending_text:                 # --text: for the first utterance only
             text, self.pending_text = self.pending_text, None
             self.align_text(text, wait=True)
-            return
-        if self.phones_file is not None:
+        elif self.phones_file is not None:
             try:
-                self.said = lane_from_file(self.phones_file, acts.utt_id, acts.num_frames,
-                                           w.model.frame_shift, self._model_phones())
-                source = self.said.source
+                lane = lane_from_file(self.phones_file, acts.utt_id, acts.num_frames,
+                                      w.model.frame_shift, self._model_phones())
+                self._set_said(lane, lane.source)
             except DeepbrainError as e:
                 self._report("Cannot read the phones", e)
-        self._set_said(self.said, source)
+        if self.said is None:
+            self._set_said(None, "")
         self.inspector.set_activations(acts, w.model.frame_shift)
 
     def _model_phones(self) -> Path | None:
