@@ -40,9 +40,13 @@ class Background(QtCore.QObject):
             try:
                 result = fn()
             except Exception as e:  # noqa: BLE001 - shown to the user, never lost
-                self.failed.emit(e)
+                signal, value = self.failed, e
             else:
-                self.done.emit(result)
+                signal, value = self.done, result
+            try:
+                signal.emit(value)
+            except RuntimeError:    # the window was closed meanwhile: no one to tell
+                pass
         threading.Thread(target=run, name="deepbrain: align", daemon=True).start()
 
 
