@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gui", help="the window: open or record a wav, watch every layer",
                        description="Opens the window (needs a display; headless: xvfb-run -a). "
-                       "With --screenshot, renders --model/--wav at --frame to a PNG and exits.")
+                       "With --screenshot, renders --model/--wav at --frame to a PNG and exits; "
+                       "with --video, the whole utterance to an MP4.")
     g.add_argument("--model", help="the model directory (default: the last one opened, "
                    "else the demo model)")
     g.add_argument("--wav", help="a wav to open")
@@ -133,9 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha", type=float, help="neighbour smoothing 0..1, 0 = off (default 0.5)")
     g.add_argument("--frame", type=int, default=0, help="the frame to show (0-based)")
     g.add_argument("--screenshot", metavar="PNG", help="render to this PNG and exit")
-    g.add_argument("--size", default="1280x720", help="window size for --screenshot")
-    g.add_argument("--force", action="store_true", help="with --screenshot: replace an "
-                   "existing PNG")
+    g.add_argument("--size", default="1280x720", help="window size for --screenshot/--video")
+    # insight (issue 11): what is said, where each phone lives, what each unit does
+    g.add_argument("--text", help="what is said in --wav: aligned to it for the phone lane "
+                   "(needs the aligner: pip install 'deepbrain[align]')")
+    g.add_argument("--phones", metavar="FILE", help="the phones of --wav: a CTM, or per-frame "
+                   "phone ids as an int-vector ark/scp (with phones.txt beside it or the "
+                   "model's)")
+    g.add_argument("--acts", metavar="DIR", help="show the layerK.scp in DIR (from deepbrain "
+                   "activations or getact.sh) instead of computing them")
+    g.add_argument("--regions", action="store_true", help="outline the phone regions, light "
+                   "the spoken one, trace each layer's region score")
+    g.add_argument("--by-phone", action="store_true",
+                   help="colour units by their preferred phone instead of activation")
+    g.add_argument("--pin", action="append", default=[], metavar="LAYER:UNIT",
+                   help="pin a unit (1-based, as units.csv), e.g. 3:117; may be repeated")
+    g.add_argument("--video", metavar="MP4", help="render the utterance to an MP4 (H.264 + "
+                   "AAC, real time; needs ffmpeg) at --size and exit")
+    g.add_argument("--force", action="store_true", help="replace an existing --screenshot "
+                   "PNG or --video")
     return p
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from deepbrain.cli import main
 from deepbrain.layermap import read_layer_map
+from deepbrain.maps.units import read_unit_table
 from deepbrain.model import load_model
 from deepbrain.options import MfccOptions
 from support import speechlike, wav_bytes, write_tiny_model
@@ -68,6 +69,11 @@ def test_maps_are_built_in_the_seeds_form(corpus, tmp_path, capsys):
         regions = json.loads((d / "regions.json").read_text())
         assert sum(len(r["units"]) for r in regions.values()) == units
         assert (d / "map.png").read_bytes()[:4] == b"\x89PNG"
+        assert (d / "psi.png").read_bytes()[:4] == b"\x89PNG"
+        table = read_unit_table(d, k, units)      # what the window reads back
+        assert table.phones == ("aa", "iy", "s", "m") and table.num_units == units
+        assert table.patterns.shape == (units, 4)
+        assert np.array_equal(table.preferred, np.nanargmax(table.patterns, axis=1))
     assert not list(out.glob(".lda.partial*"))
 
 
@@ -135,9 +141,11 @@ def test_bad_input(corpus, tmp_path, capsys, change, code, message):
 def test_seed_activities_give_a_valid_map(seed_model, tmp_path, capsys):
     activities = seed_model.parent / "activities"
     assert main(["build-map", "--patterns", str(activities), "--out", str(tmp_path),
-                 "--seed", "0"]) == 0
+                 "--seed", "0", "--plot"]) == 0
     assert "neighbour keeping" in capsys.readouterr().out
     m = read_layer_map(tmp_path / "lda" / "1", 1, 2048)
+    assert (tmp_path / "lda" / "1" / "map.png").is_file()
+    assert not (tmp_path / "lda" / "1" / "psi.png").exists()  # no frames, no PSI
     assert set(np.unique(m.triangles)) == set(range(2048))
     s = json.loads((tmp_path / "lda" / "1" / "summary.json").read_text())
     assert s["neighbour_keeping"] > 0.3  # measured 0.39; the seed's own map keeps 0.13

@@ -11,6 +11,12 @@ window, which under Mesa llvmpipe costs ~20 ms a frame at 1280x720 before a sing
 
 Per frame only the colour buffer of each mesh is uploaded: ``GLMeshItem.setMeshData``
 rebuilds the whole mesh and recomputes normals (~30 ms a mesh), far too slow for 100 fps.
+
+Each mesh is held in its map's own (fitted) coordinates and placed in its cell by a
+transform, so a new number of columns (the grid takes whichever fills the view best, on every
+resize) moves meshes without rebuilding them. Panels add GL items to a layer's cell
+(:meth:`LayerGridView.attach`: region outlines) and QPainter drawing over the maps
+(:attr:`LayerGridView.painters`: labels, traces); the mouse reports the unit under it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pyqtgraph
@@ -32,6 +38,7 @@ except ImportError:  # before 0.13.7 a GL view could only be a QOpenGLWidget
                       f"or newer: pip install -U pyqtgraph") from None
 
 from ..layermap import LayerMap
+from .cellcache import CellImages
 from .colourbar import ColourBar
 
 try:  # pyqtgraph 0.14 draws from vertex buffers and uploads what is marked dirty
@@ -47,6 +54,8 @@ CELL = 2.0            # a map is fitted into a CELL x CELL square
 GAP = 0.25            # space between cells
 TITLE_BAND = 0.30     # room above a map for its title (scene units)
 BAR_BAND = 0.75       # room right of the grid for the colour bar and its labels
+TRACE_BAND = 0.42     # room under a map for a trace over the utterance, when asked for
+PICK_PIXELS = 10      # how near the mouse must be to a unit to pick it
 
 
 class ColourMeshItem(gl.GLMeshItem):
@@ -88,20 +97,31 @@ class Cell:
     centre: tuple[float, float]   # scene coordinates of the map's centre
 
 
-def grid_cells(layers: list[int], titles: Mapping[int, str]) -> list[Cell]:
-    """Row-major cells, up to MAX_COLUMNS a row, row 0 at the top."""
-    cols = min(MAX_COLUMNS, max(len(layers), 1))
-    pitch_x, pitch_y = CELL + GAP, CELL + GAP + TITLE_BAND
+def grid_cells(layers: list[int], titles: Mapping[int, str], columns: int = MAX_COLUMNS,
+               trace: float = 0.0) -> list[Cell]:
+    """Row-major cells, ``columns`` a row (fewer when there are fewer layers), row 0 at the
+    top; ``trace`` is the band under each map."""
+    cols = min(max(columns, 1), max(len(layers), 1))
+    pitch_x, pitch_y = CELL + GAP, CELL + GAP + TITLE_BAND + trace
     return [Cell(k, titles.get(k, f"Layer {k}"),
                  ((i % cols) * pitch_x, -(i // cols) * pitch_y)) for i, k in enumerate(layers)]
 
 
-def fit_to_cell(vertices: np.ndarray) -> np.ndarray:
-    """Centre a map and scale it into the CELL square, keeping its aspect ratio."""
-    v = np.asarray(vertices, dtype=np.float64)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    span = float(np.max(hi - lo)) or 1.0
-    return (v - (lo + hi) / 2.0) * (CELL * 0.96 / span)
+def grid_size(count: int, columns: int, trace: float = 0.0, bar: float = BAR_BAND
+              ) -> tuple[float, float]:
+    """Scene width and height of a grid of ``count`` maps in ``columns`` columns."""
+    cols = min(max(columns, 1), max(count, 1))
+    rows = math.ceil(max(count, 1) / cols)
+    return (cols * (CELL + GAP) + bar, rows * (CELL + GAP + TITLE_BAND + trace))
+
+
+def best_columns(count: int, width: float, height: float, trace: float = 0.0,
+                 bar: float = BAR_BAND) -> int:
+    """The number of columns that shows ``count`` maps largest in a width x height view."""
+    def scale(cols: int) -> float:
+        w, h = grid_size(count, cols, trace, bar)
+        return min(width / w, height / h)
+    return max(range(1, max(count, 1) + 1), key=lambda c: (scale(c), -c))
 
 
 _share_root: QtGui.QOpenGLContext | None = None
@@ -123,9 +143,16 @@ def share_context() -> QtGui.QOpenGLContext:
 
 
 class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
-    """Flat view of every shown layer's mesh, titled, in a grid of up to three columns.
+    """Flat view of every shown layer's mesh, titled, in a grid that fills the view.
 
-    A QWindow: put :attr:`container` (a QWidget) into layouts."""
+    A QWindow: put :attr:`container` (a QWidget) into layouts. Signals: ``layout_changed``
+    (cells moved: a resize or new layers), ``unit_hovered(layer, unit, global_pos)`` (unit
+    -1: none; sent when it changes) and ``unit_clicked(layer, unit)``."""
+
+    layout_changed = QtCore.pyqtSignal()
+    layers_set = QtCore.pyqtSignal()        # new meshes (attached items were dropped)
+    unit_hovered = QtCore.pyqtSignal(int, int, QtCore.QPoint)
+    unit_clicked = QtCore.pyqtSignal(int, int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(share_context())
@@ -137,26 +164,140 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         self.cells: list[Cell] = []
         self.note = ""                 # drawn in the bottom-right corner (frame, time)
         self.colour_bar = ColourBar()
-        self.colour_bar.changed = self.update
+        self.colour_bar.changed = self.invalidate_side
         self.placeholder = "Open a model and a wav (or record) to see the layers"
+        # drawn over the maps each frame: f(painter); drawn once per cell into a kept image
+        # with the title (until invalidate_static or the cells move): f(painter, layer);
+        # and instead of the colour bar (kept too): f(painter, rect)
+        self.painters: list[Callable[[QtGui.QPainter], None]] = []
+        self.static_painters: list[Callable[[QtGui.QPainter, int], None]] = []
+        self.side_painter: Callable[[QtGui.QPainter, QtCore.QRectF], None] | None = None
+        self._static = CellImages(self, self._static_area, self._draw_static)
+        self._side: tuple | None = None        # (key, rect, image) of the side band
+        self.trace_band = 0.0          # TRACE_BAND while a panel draws traces under maps
+        self.bar_band = BAR_BAND       # wider for a legend
+        self._maps: Mapping[int, LayerMap] = {}
+        self._titles: Mapping[int, str] = {}
+        self._fits: dict[int, tuple[np.ndarray, float]] = {}   # layer -> (map centre, factor)
+        self._trees: dict = {}
+        self._attached: dict[int, list] = {}
+        self._columns = MAX_COLUMNS
+        self._hover: tuple[int, int] | None = None
 
     # -- content -----------------------------------------------------------------------------
 
     def set_layers(self, maps: Mapping[int, LayerMap], layers: list[int],
                    titles: Mapping[int, str]) -> None:
-        """Show ``layers`` (each must have a map), replacing whatever was shown."""
-        self._release(list(self.meshes.values()))
+        """Show ``layers`` (each must have a map), replacing whatever was shown (attached
+        items too)."""
+        from scipy.spatial import cKDTree
+
+        old = list(self.meshes.values()) + [i for items in self._attached.values()
+                                            for i in items]
+        self._release(old)
         self.clear()
-        self.meshes = {}
-        self.cells = grid_cells(layers, titles)
-        for cell in self.cells:
-            m = maps[cell.layer]
-            xy = fit_to_cell(m.vertices) + np.array(cell.centre)
-            verts = np.column_stack([xy, np.zeros(xy.shape[0])])
-            item = ColourMeshItem(verts, m.triangles)
+        self.meshes, self._attached, self._fits, self._trees = {}, {}, {}, {}
+        self._maps, self._titles = maps, titles
+        for k in layers:
+            v = np.asarray(maps[k].vertices, np.float64)
+            lo, hi = v.min(axis=0), v.max(axis=0)
+            centre, factor = (lo + hi) / 2.0, CELL * 0.96 / (float(np.max(hi - lo)) or 1.0)
+            self._fits[k] = (centre, factor)
+            self._trees[k] = cKDTree(v)
+            xy = (v - centre) * factor
+            item = ColourMeshItem(np.column_stack([xy, np.zeros(xy.shape[0])]),
+                                  maps[k].triangles)
             self.addItem(item)
-            self.meshes[cell.layer] = item
+            self.meshes[k] = item
+            self._attached[k] = []
+        self._attached[None] = []           # items in scene coordinates
+        self._layout()
+        self.layers_set.emit()
+
+    def attach(self, layer: int | None, item, depth: float = 1.0) -> None:
+        """Draw GL ``item`` (in the map's own coordinates, z > 0 to lie on it) in ``layer``'s
+        cell, until the layers change or :meth:`detach`; layer None: an item in scene
+        coordinates (see :meth:`to_scene`; one item for all layers draws fastest)."""
+        item.setDepthValue(depth)
+        self.addItem(item)
+        self._attached[layer].append(item)
+        self._place(layer)
+
+    def detach(self, item) -> None:
+        for items in self._attached.values():
+            if item in items:
+                items.remove(item)
+                self._release([item])
+                self.removeItem(item)
+
+    def set_trace_band(self, on: bool) -> None:
+        band = TRACE_BAND if on else 0.0
+        if band != self.trace_band:
+            self.trace_band = band
+            self._layout()
+
+    def set_bar_band(self, width: float) -> None:
+        """Room right of the grid (scene units) for the colour bar or a legend."""
+        if width != self.bar_band:
+            self.bar_band = width
+            self._layout()
+
+    def _layout(self) -> None:
+        """Cells for the view's present shape; meshes and items moved into them."""
+        layers = list(self.meshes)
+        cols = best_columns(len(layers), max(self.width(), 1), max(self.height(), 1),
+                            self.trace_band, self.bar_band)
+        self._columns = cols
+        self.cells = grid_cells(layers, self._titles, cols, self.trace_band)
+        for k in layers:
+            self._place(k)
+        self._static.invalidate()
+        self._side = None
+        self.layout_changed.emit()
         self.update()
+
+    def _place(self, layer: int) -> None:
+        cell = next((c for c in self.cells if c.layer == layer), None)
+        if cell is None:
+            return
+        for item in [self.meshes[layer], *self._attached.get(layer, [])]:
+            item.resetTransform()
+            item.translate(cell.centre[0], cell.centre[1], 0.0)
+
+    def resizeGL(self, w: int, h: int) -> None:
+        self._layout()   # the cells' pixels change even when their columns do not
+
+    def map_to_pixel(self, layer: int, x: float, y: float) -> QtCore.QPointF:
+        """Widget pixels of map point (x, y) of ``layer`` (in lda/K/vertices coordinates)."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        centre, factor = self._fits[layer]
+        return self.scene_to_pixel(cell.centre[0] + (x - centre[0]) * factor,
+                                   cell.centre[1] + (y - centre[1]) * factor)
+
+    def to_scene(self, layer: int, xy: np.ndarray) -> np.ndarray:
+        """Map coordinates of ``layer`` in scene coordinates (where its cell is now)."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        return self.fitted(layer, xy) + np.array(cell.centre)
+
+    def fitted(self, layer: int, xy: np.ndarray) -> np.ndarray:
+        """Map coordinates of ``layer`` in the mesh's own (fitted) coordinates."""
+        centre, factor = self._fits[layer]
+        return (np.asarray(xy, np.float64) - centre) * factor
+
+    def unit_at(self, pos: QtCore.QPointF) -> tuple[int, int] | None:
+        """(layer, unit) nearest to widget pixel ``pos``, within PICK_PIXELS; else None."""
+        left, _, _, top, scale = self._window(self.width(), self.height())
+        x, y = left + pos.x() / scale, top - pos.y() / scale
+        for cell in self.cells:
+            cx, cy = cell.centre
+            if abs(x - cx) <= CELL / 2 and abs(y - cy) <= CELL / 2:
+                centre, factor = self._fits[cell.layer]
+                local = (np.array([x - cx, y - cy]) / factor) + centre
+                dist, unit = self._trees[cell.layer].query(local, k=1)
+                if dist * factor * scale <= PICK_PIXELS:
+                    return cell.layer, int(unit)
+                return None
+        return None
 
     def set_colours(self, layer: int, rgba: np.ndarray) -> None:
         self.meshes[layer].set_colours(rgba)
@@ -184,7 +325,8 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
         xs = [c.centre[0] for c in self.cells]
         ys = [c.centre[1] for c in self.cells]
         h = CELL / 2.0 + GAP / 2.0
-        return (min(xs) - h, max(xs) + h + BAR_BAND, min(ys) - h, max(ys) + h + TITLE_BAND)
+        return (min(xs) - h, max(xs) + h + self.bar_band, min(ys) - h - self.trace_band,
+                max(ys) + h + TITLE_BAND)
 
     def _window(self, w: float, h: float) -> tuple[float, float, float, float, float]:
         """(left, right, bottom, top) of the scene shown in a w x h viewport, and pixels per
@@ -235,27 +377,83 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
             if collecting:
                 gc.enable()
 
-    def _paint(self):
-        super().paintGL()
-        painter = QtGui.QPainter(self)
-        painter.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+    def invalidate_static(self) -> None:
+        """The static painters' drawing has changed: paint the cells' images again."""
+        self._static.invalidate()
+        self.update()
+
+    def invalidate_side(self) -> None:
+        self._side = None
+        self.update()
+
+    def _static_area(self, layer: int) -> QtCore.QRectF:
+        """A cell with its title and trace bands and room for labels past the map's edge,
+        within the view."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        a = self.scene_to_pixel(cell.centre[0] - CELL / 2 - GAP / 2,
+                                cell.centre[1] + CELL / 2 + TITLE_BAND)
+        b = self.scene_to_pixel(cell.centre[0] + CELL / 2 + GAP / 2,
+                                cell.centre[1] - CELL / 2 - self.trace_band - GAP / 2)
+        return QtCore.QRectF(a, b).intersected(QtCore.QRectF(0, 0, self.width(),
+                                                              self.height()))
+
+    def _draw_static(self, painter: QtGui.QPainter, layer: int) -> None:
+        cell = next(c for c in self.cells if c.layer == layer)
         _, _, _, _, scale = self._window(self.width(), self.height())
-        font = painter.font()
+        font = QtGui.QFont(painter.font())
         font.setPixelSize(int(min(max(scale * TITLE_BAND * 0.55, 11), 18)))
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(QtGui.QColor(*TITLE_COLOUR))
-        band = int(math.ceil(scale * TITLE_BAND))
-        for cell in self.cells:
-            top_left = self.scene_to_pixel(cell.centre[0] - CELL / 2,
-                                           cell.centre[1] + CELL / 2 + TITLE_BAND)
-            rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL, band)
-            painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
+        top_left = self.scene_to_pixel(cell.centre[0] - CELL / 2,
+                                       cell.centre[1] + CELL / 2 + TITLE_BAND)
+        rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL,
+                             int(math.ceil(scale * TITLE_BAND)))
+        painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
         font.setBold(False)
         font.setPixelSize(12)
+        for paint in self.static_painters:
+            painter.save()
+            painter.setFont(font)
+            paint(painter, layer)
+            painter.restore()
+
+    def _paint_side(self, painter: QtGui.QPainter) -> None:
+        """The colour bar or legend, from a kept image while nothing about it changes."""
+        rect = self._bar_rect()
+        area = rect.adjusted(-24, -20, 24, 4).intersected(
+            QtCore.QRectF(0, 0, self.width(), self.height() - 16)).toAlignedRect()
+        key = (self.side_painter, area)
+        if self._side is None or self._side[0] != key:
+            dpr = self.devicePixelRatio()
+            image = QtGui.QImage(max(int(area.width() * dpr), 1),
+                                 max(int(area.height() * dpr), 1),
+                                 QtGui.QImage.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(dpr)
+            image.fill(QtCore.Qt.transparent)
+            p = QtGui.QPainter(image)
+            p.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+            p.setFont(painter.font())
+            p.translate(-area.left(), -area.top())
+            (self.side_painter or self.colour_bar.paint)(p, rect)
+            p.end()
+            self._side = (key, area, image)
+        painter.drawImage(self._side[1].topLeft(), self._side[2])
+
+    def _paint(self):
+        super().paintGL()
+        painter = QtGui.QPainter(self)
+        painter.setRenderHints(QtGui.QPainter.Antialiasing | QtGui.QPainter.TextAntialiasing)
+        font = painter.font()
+        font.setPixelSize(12)
         painter.setFont(font)
+        self._static.paint(painter)
+        for paint in self.painters if self.cells else ():
+            painter.save()
+            paint(painter)
+            painter.restore()
         if self.cells:
-            self.colour_bar.paint(painter, self._bar_rect())
+            self._paint_side(painter)
         painter.setPen(QtGui.QColor(*NOTE_COLOUR))
         text = self.note if self.cells else self.placeholder
         align = (QtCore.Qt.AlignRight | QtCore.Qt.AlignBottom) if self.cells else \
@@ -266,13 +464,42 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
     def _bar_rect(self) -> QtCore.QRectF:
         """Right of the grid, from the top of the first row's maps to the bottom of the last."""
         x0, x1, y0, y1 = self._bounds()
-        a = self.scene_to_pixel(x1 - BAR_BAND + GAP / 2, y1 - TITLE_BAND - GAP / 2)
-        b = self.scene_to_pixel(x1, y0 + GAP / 2)
+        a = self.scene_to_pixel(x1 - self.bar_band + GAP / 2, y1 - TITLE_BAND - GAP / 2)
+        b = self.scene_to_pixel(x1, y0 + GAP / 2 + self.trace_band)
         return QtCore.QRectF(a, b)
 
-    # A flat map: no orbiting, panning or zooming with mouse, wheel or keys.
+    def cell_below(self, layer: int) -> QtCore.QRectF:
+        """The widget pixels of the band under ``layer``'s map (empty without a band)."""
+        cell = next(c for c in self.cells if c.layer == layer)
+        a = self.scene_to_pixel(cell.centre[0] - CELL / 2, cell.centre[1] - CELL / 2)
+        b = self.scene_to_pixel(cell.centre[0] + CELL / 2,
+                                cell.centre[1] - CELL / 2 - self.trace_band)
+        return QtCore.QRectF(a, b)
+
+    # A flat map: no orbiting, panning or zooming with mouse, wheel or keys; the mouse
+    # picks units.
     def mouseMoveEvent(self, ev):
+        hit = self.unit_at(QtCore.QPointF(ev.pos()))
+        if hit != self._hover:
+            self._hover = hit
+            layer, unit = hit if hit is not None else (-1, -1)
+            self.unit_hovered.emit(layer, unit, ev.globalPos())
         ev.ignore()
+
+    def mouseReleaseEvent(self, ev):
+        if ev.button() == QtCore.Qt.LeftButton:
+            hit = self.unit_at(QtCore.QPointF(ev.pos()))
+            if hit is not None:
+                self.unit_clicked.emit(*hit)
+        ev.ignore()
+
+    def mousePressEvent(self, ev):
+        ev.ignore()
+
+    def leaveEvent(self, ev):
+        if self._hover is not None:
+            self._hover = None
+            self.unit_hovered.emit(-1, -1, QtCore.QPoint())
 
     def wheelEvent(self, ev):
         ev.ignore()

@@ -1,7 +1,7 @@
 """``deepbrain gui --screenshot``: one state of the window rendered to a PNG, then exit.
 
 Everything about the PNG that can be checked is checked before any work: its name, an
-existing file (kept unless ``--force``), the size asked for (at most MAX_SIDE pixels a side,
+existing file (kept unless ``--force``), the size asked for (deepbrain.export.parse_size,
 and no more than this display's OpenGL renders: beyond it Qt crashed, exit 139), and its
 folder, by creating the temporary file the picture will be written to. The picture is
 encoded in memory, written to that file, synced, and only then renamed to the name asked
@@ -16,27 +16,10 @@ import stat
 import tempfile
 from pathlib import Path
 
-from PyQt5 import QtCore, QtGui, QtWidgets
+from PyQt5 import QtCore, QtGui
 
 from ..errors import DeepbrainError, OutputError, OutputExistsError
 
-MIN_SIZE = (320, 240)
-MAX_SIDE = 8192  # 256 MB a picture at 8192x8192; the window's grab and GL's buffer each
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``--size WIDTHxHEIGHT``, within MIN_SIZE..MAX_SIDE (the display's limit: check_size)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise DeepbrainError(f"--size: expected WIDTHxHEIGHT like 1280x720, got {text!r}") \
-            from None
-    if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-        raise DeepbrainError(f"--size: at least {MIN_SIZE[0]}x{MIN_SIZE[1]}, got {text}")
-    if w > MAX_SIDE or h > MAX_SIDE:
-        raise DeepbrainError(f"--size {text}: at most {MAX_SIDE}x{MAX_SIDE} (a picture that "
-                             f"size takes 256 MB twice over); choose a smaller --size")
-    return w, h
 
 
 def gl_max_side() -> int | None:
@@ -64,7 +47,7 @@ def gl_max_side() -> int | None:
         surface.destroy()
 
 
-def check_size(size: tuple[int, int]) -> None:
+def check_gl_size(size: tuple[int, int]) -> None:
     """Refuse a size this display's OpenGL cannot render (needs the QApplication)."""
     limit = gl_max_side()
     if limit is not None and max(size) > limit:
@@ -189,26 +172,3 @@ def encode_png(image: QtGui.QImage) -> bytes:
         raise DeepbrainError(f"Qt could not make the {image.width()}x{image.height()} picture "
                              f"into a PNG (out of memory?); choose a smaller --size")
     return bytes(buffer.data())
-
-
-def screenshot(app: QtWidgets.QApplication, window, args, png: PngFile,
-               size: tuple[int, int]) -> int:
-    """Load, compute, show ``--frame`` and write the window to ``png``."""
-    from .app import raise_errors, show_layers
-
-    window.show_error = raise_errors  # errors go to the CLI instead of into dialogs
-    window.resize(*size)
-    if not window.load_model(args.model, remember=False):
-        return 4
-    window.show()
-    if args.layers:
-        show_layers(window, args.layers)
-    window.process_now(args.wav)
-    frames = window.colours.num_frames
-    if not 0 <= args.frame < frames:
-        raise DeepbrainError(f"--frame {args.frame}: the utterance has frames 0..{frames - 1}")
-    window.show_frame(args.frame)
-    for _ in range(10):
-        app.processEvents()
-    png.write(window.render_image())
-    return 0

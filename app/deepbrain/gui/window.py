@@ -14,10 +14,11 @@ from ..audio import Audio
 from ..colouring import ColourOptions, FrameColours
 from ..errors import DeepbrainError
 from ..model import Model, load_model
-from ..pipeline import EngineChoice, select_engine
+from ..pipeline import EngineChoice, select_engine, utterances_from_wavs
 from ..playback import AudioSink, Playhead, default_sink, frame_at, frame_centre
 from ..recording import AudioSource, PyAudioSource
 from .controls import ColourControls, RecordIndicator
+from .insight import Insight
 from .mapview import LayerGridView
 from .recordflow import RecordFlow
 from .transport import Transport
@@ -53,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model: Model | None = None
         self.wav: Path | None = None
         self.acts = None
+        self.utterance_audio: Audio | None = None   # the samples the engines saw
         self.colours: FrameColours | None = None
         self.shown_layers: list[int] = []
         self.frame = 0
@@ -63,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording = RecordFlow(source_factory, recordings, self)
         self._build(options or self._saved_options())
         self._connect()
+        self.insight = Insight(self)   # phone lanes, regions, inspector, exports
         self._play_timer = QtCore.QTimer(self, timerType=QtCore.Qt.PreciseTimer,
                                          interval=TICK_MS, timeout=self._tick)
         self._latency = LATENCY_START   # measured: choosing a frame -> on screen
@@ -115,7 +118,7 @@ class MainWindow(QtWidgets.QMainWindow):
         grid.setSpacing(0)
         grid.addWidget(self.view.container, 0, 0)
         grid.addWidget(self.strip, 1, 0)
-        grid.addWidget(self.transport, 2, 0)
+        grid.addWidget(self.transport, 3, 0)   # row 2: the phone lanes (insight)
         grid.setRowStretch(0, 1)
         self.setCentralWidget(central)
 
@@ -324,10 +327,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self.wav = Path(wav)
         self._show_result(acts, load_audio(self.model, self.wav))
 
+    def show_saved(self, directory: str | Path, wav: str | Path) -> None:
+        """Show ``wav`` with the activations saved in ``directory`` (its layerK.scp, from
+        deepbrain activations or getact.sh; the utterance id is the wav's name): nothing is
+        recomputed. Errors are raised."""
+        from ..phonelanes import outputs_are_phones
+        from ..savedacts import read_saved_activations
+
+        if self.model is None:
+            raise DeepbrainError("no model: pass --model DIR")
+        self.cancel_processing()
+        audio = load_audio(self.model, Path(wav))
+        utt = utterances_from_wavs([wav])[0].utt_id
+        acts = read_saved_activations(directory, utt, self.model,
+                                      self.model.mfcc.num_frames(audio.samples.shape[0]),
+                                      output=outputs_are_phones(self.model))
+        self.wav = Path(wav)
+        self._show_result(acts, audio)
+
     def _show_result(self, acts, audio: Audio) -> None:
         model = self.model
         self._clear_utterance()
         self.acts = acts
+        self.utterance_audio = audio
         self.strip.set_audio(audio.samples, audio.sample_rate)
         self.playhead = Playhead(audio.samples, audio.sample_rate, model.frame_shift,
                                  model.mfcc.frame_length / 1000.0, acts.num_frames,
@@ -351,6 +373,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.playhead.stop()
         self._play_timer.stop()
         self.playhead, self.acts, self.colours = None, None, None
+        self.utterance_audio = None
         self.frame = 0
         self.transport.set_frames(0)
         self.transport.set_playing(False)
@@ -414,9 +437,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _draw(self, index: int) -> None:
         self.frame = index
-        colours = self.colours.frame_all(index)
-        for k in self.view.meshes:
-            self.view.set_colours(k, colours[k])
+        if not self.insight.by_phone:       # by phone: fixed colours, set by the insight
+            colours = self.colours.frame_all(index)
+            for k in self.view.meshes:
+                self.view.set_colours(k, colours[k])
         t = frame_centre(index, self.model.frame_shift, self.model.mfcc.frame_length / 1000.0)
         if self.playhead is not None and self.playhead.playing:
             t = self.playhead.time()

@@ -10,6 +10,7 @@ from PyQt5 import QtCore
 from ..audio import Audio, load_for_model
 from ..errors import Cancelled
 from ..model import Model
+from ..phonelanes import outputs_are_phones
 from ..pipeline import (STAGES, EngineChoice, Progress, Request, compute_activations,
                         utterances_from_wavs)
 
@@ -23,7 +24,9 @@ def stages_for(model: Model) -> tuple[str, ...]:
 def compute_one(model: Model, wav: Path, layers: tuple[int, ...], engine: EngineChoice,
                 progress=None, cancel=None):
     """The activations of one wav (any rate and channel count: resampled, channel 0)."""
-    request = Request(layers=layers, channel=0, resample=True)
+    # the output too when it is phones: the window shows the one the model hears
+    request = Request(layers=layers, channel=0, resample=True,
+                      output=outputs_are_phones(model))
     utts = utterances_from_wavs([wav])
     return next(iter(compute_activations(utts, model, request, engine, progress=progress,
                                          cancel=cancel)))

@@ -9,7 +9,7 @@ Everything is written into a hidden folder under ``OUT`` and moved into ``OUT/ld
 the end; an existing map is replaced only with ``force``. Per layer: ``vertices``,
 ``indices`` (the seed's form), ``activities`` (units x phones patterns, the seed's form;
 ``nan`` marks a phone with no frames), ``units.csv``, ``regions.json``, ``summary.json``
-and, with ``plot``, ``map.png``.
+and, with ``plot``, ``map.png`` and ``psi.png`` (units x phones PSI, both axes clustered).
 """
 
 from __future__ import annotations
@@ -145,10 +145,14 @@ def write_layer(out: Path, lmap: LayerMap, tables: dict, names: tuple[str, ...],
     (out / "regions.json").write_text(json.dumps(tables["regions"], indent=1) + "\n")
     (out / "summary.json").write_text(json.dumps(tables["summary"], indent=2) + "\n")
     if plot:
-        from .plot import plot_map
+        from .plot import plot_map, plot_psi
         plot_map(lmap, sel.preferred, names, tables["regions"], out / "map.png",
                  f"layer {lmap.layer}: {lmap.num_units} units by preferred phone "
                  f"(neighbour keeping {tables['summary'].get('neighbour_keeping', 0):.2f})")
+        if (sel.psi >= 0).any():   # PSI needs frames: none from --patterns alone
+            plot_psi(sel.psi, names, out / "psi.png",
+                     f"layer {lmap.layer}: phoneme selectivity index of {lmap.num_units} "
+                     f"units")
 
 
 def write_patterns(patterns: np.ndarray, path: Path) -> None:

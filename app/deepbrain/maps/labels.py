@@ -98,7 +98,8 @@ def read_labels(path: str | os.PathLike) -> dict[str, np.ndarray]:
             kaldiio.load_ark(str(path))
         labels = {str(k): np.asarray(v) for k, v in dict(table).items()}
     except Exception as e:  # kaldiio raises whatever its parser hits on bad bytes
-        raise FormatError(f"{path}: not a Kaldi int-vector table ({type(e).__name__}: {e}); "
+        why = " ".join(str(e).split())   # one line: kaldiio's messages have newlines
+        raise FormatError(f"{path}: not a Kaldi int-vector table ({type(e).__name__}: {why}); "
                           f"write labels with ali-to-phones --per-frame=true") from None
     for utt, v in labels.items():
         if v.ndim != 1 or v.dtype.kind not in "iu":
