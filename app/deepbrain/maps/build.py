@@ -30,7 +30,7 @@ from ..model import Model
 from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
                         check_cancel, compute_activations, select_engine)
 from .labels import PhoneSet, fit_to_frames
-from .layout import delaunay, neighbour_keeping, tsne_points
+from .layout import delaunay, neighbour_keeping, one_thread, tsne_points
 from .selectivity import Selectivity, activity_patterns, pattern_entropy, regions, selectivity
 from .stats import CorpusStats
 
@@ -82,7 +82,8 @@ _FORKED = None
 
 def _forked_job(i: int) -> CorpusStats:
     jobs, shared = _FORKED
-    return _accumulate_job(jobs[i], i, *shared)
+    with one_thread():  # a core each: BLAS threads on top would only contend (and spin)
+        return _accumulate_job(jobs[i], i, *shared)
 
 
 def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts, units,
@@ -206,17 +207,68 @@ def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: Ph
     writer = MapWriter(out, layers, force)  # refuses before any work
     stats = accumulate(utts, model, layers, labels, phones, label_source, opts, engine, nj,
                        progress, cancel)
+    return maps_from_stats(stats, phones.names, writer, layers, opts, nj, progress, cancel)
+
+
+def maps_from_stats(stats: CorpusStats, names: tuple[str, ...], writer: MapWriter,
+                    layers: Sequence[int], opts: MapOptions, nj: int = 1,
+                    progress: ProgressHook | None = None, cancel: CancelHook | None = None
+                    ) -> dict[int, dict]:
+    """The map part of build-map: each layer's map and files from corpus statistics.
+
+    Layers are independent, so with ``nj`` > 1 that many forked processes take one layer
+    each at a time, each with one BLAS/OpenMP thread (t-SNE's Barnes-Hut gradient and the
+    rank tests are the work; two one-threaded t-SNEs on two cores beat one two-threaded one,
+    whose OpenMP threads spin when the cores are shared; t-SNE's points do not depend on its
+    thread count). Files and results are the same for any ``nj``.
+    """
+    layers = tuple(layers)
     summaries = {}
     with writer:
-        for i, k in enumerate(layers):
-            check_cancel(cancel)
-            lmap, tables = layer_map(stats, k, phones.names, opts)
-            write_layer(writer.layer_dir(k), lmap, tables, phones.names, opts.plot)
-            summaries[k] = tables["summary"]
+        dirs = {k: writer.layer_dir(k) for k in layers}
+        for i, (k, summary) in enumerate(_each_layer(stats, names, dirs, opts, nj, cancel)):
+            summaries[k] = summary
             if progress:
                 progress(Progress("map", i + 1, len(layers)))
         writer.finish()
     return summaries
+
+
+def _each_layer(stats: CorpusStats, names: tuple[str, ...], dirs: dict[int, Path],
+                opts: MapOptions, nj: int, cancel: CancelHook | None):
+    """(layer, summary) for each layer as its files are written, in the order of ``dirs``."""
+    workers = min(nj, len(dirs))
+    if workers <= 1:
+        for k, d in dirs.items():
+            check_cancel(cancel)
+            yield k, _write_map(stats, k, names, d, opts)
+        return
+    global _FORKED_MAPS  # the workers inherit the statistics through fork
+    _FORKED_MAPS = (stats, names, dirs, opts)
+    try:
+        check_cancel(cancel)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for k, summary in zip(dirs, pool.imap(_forked_map, dirs)):
+                yield k, summary
+                check_cancel(cancel)  # leaving the pool's block terminates the workers
+    finally:
+        _FORKED_MAPS = None
+
+
+_FORKED_MAPS = None
+
+
+def _forked_map(k: int) -> dict:
+    stats, names, dirs, opts = _FORKED_MAPS
+    with one_thread():
+        return _write_map(stats, k, names, dirs[k], opts)
+
+
+def _write_map(stats: CorpusStats, k: int, names: tuple[str, ...], out: Path,
+               opts: MapOptions) -> dict:
+    lmap, tables = layer_map(stats, k, names, opts)
+    write_layer(out, lmap, tables, names, opts.plot)
+    return tables["summary"]
 
 
 def build_from_patterns(path: Path, out: Path, layer: int, opts: MapOptions,

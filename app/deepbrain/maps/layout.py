@@ -10,6 +10,8 @@ which keeps every unit a vertex even where two units' patterns coincide.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..errors import DeepbrainError
@@ -35,6 +37,21 @@ def tsne_points(patterns: np.ndarray, seed: int, perplexity: float = 30.0) -> np
     tsne = TSNE(n_components=2, perplexity=perplexity, init="random", learning_rate="auto",
                 random_state=seed, method="barnes_hut", n_jobs=1)
     return scale_axes(tsne.fit_transform(x))
+
+
+@contextmanager
+def one_thread():
+    """BLAS and OpenMP (scikit-learn's t-SNE gradient) limited to one thread, for a worker
+    process that has a core to itself. threadpoolctl comes with scikit-learn; without it
+    the limit is skipped."""
+    try:
+        import sklearn.manifold  # noqa: F401  (loads the OpenMP runtime it uses)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def scale_axes(points: np.ndarray) -> np.ndarray:
