@@ -31,7 +31,9 @@ Writes <out-dir>/layerK.scp (+ per-job arks) for each hidden layer K, and the st
 feats, cmvn, cmvn_feats, spliced, transformed as <name>.scp; logs in <out-dir>/log.
 Options:
   --nj <n>                 # parallel jobs (data split by speaker) (default: $nj)
-  --cmd <cmd>              # run.pl, queue.pl ... (default: from cmd.sh)
+  --cmd <cmd>              # run.pl, queue.pl, slurm.pl ... (default: from cmd.sh); queue.pl and
+                           # slurm.pl read conf/<name>.conf and ./path.sh in the current dir:
+                           # run from kaldi_recipes/ (README.md: On a cluster)
   --stage <n>              # start from stage n: 0 mfcc, 1 cmvn, 2 splice, 3 transform, 4 forward
   --layers <list>          # hidden layers to write: all, 1,3 or 2-5 (default: $layers)
   --use-gpu <yes|no>       # for nnet-forward (default: $use_gpu)

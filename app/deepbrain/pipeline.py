@@ -51,6 +51,7 @@ class Request:
     resample: bool = False
     nj: int = 1                       # Kaldi engine: parallel jobs
     keep_workdir: Path | None = None  # Kaldi engine: keep its work dir here
+    cmd: str | None = None            # Kaldi engine: how jobs run (slurm.pl ...); None: cmd.sh
 
 
 @dataclass(frozen=True, eq=False)

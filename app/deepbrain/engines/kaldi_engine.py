@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -160,7 +161,11 @@ def _write_pieces(model: Model, request: Request, work: Path) -> Path:
 
 # -- running and following the recipe --------------------------------------------------------
 
-_ENDED = re.compile(rb"# Ended \(code (\d+)")
+# The last line of a job's log: run.pl's "# Ended (code N) at ...", slurm.pl's and
+# queue.pl's "# Finished at ... with status N".
+_ENDED = re.compile(rb"# (?:Ended \(code|Finished at [^\n]* with status) (\d+)")
+# Header lines of slurm.pl/queue.pl logs before the command: host, start, scheduler variables.
+_HEADER = re.compile(r"# (?:Running on |Started at |\w+=)")
 
 
 def _stage_totals(model: Model, request: Request) -> dict[str, int]:
@@ -209,7 +214,8 @@ def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
     if failed:
         log, code = failed[0]
         lines = log.read_text(errors="replace").splitlines()
-        command = lines[0].lstrip("# ") if lines else "?"
+        command = next((line for line in lines if line.startswith("# ") and
+                        not _HEADER.match(line)), "# ?")[2:]
         body = _error_lines([line for line in lines if not line.startswith("# ")])
         stage = log.name.split(".", 1)[0]
         return KaldiError(f"Kaldi stage {stage} failed (exit {code}): {command}\n"
@@ -222,7 +228,9 @@ def _failure(work: Path, returncode: int, recipe: Path) -> KaldiError:
 def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
                 progress: ProgressHook | None, cancel: CancelHook | None) -> None:
     recipe = recipes_dir() / "getact.sh"
-    argv = ["bash", str(recipe), "--nj", str(request.nj), "--cmd", "run.pl",
+    _job_files(kaldi, work)
+    argv = ["bash", str(recipe), "--nj", str(request.nj),
+            *(["--cmd", request.cmd] if request.cmd else []),   # else cmd.sh's
             "--layers", ",".join(map(str, request.layers)),
             "--write-output", str(request.output).lower(),
             "--keep-intermediate", str(request.keep_intermediate).lower(),
@@ -248,6 +256,26 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
     if proc.returncode != 0:
         raise _failure(work, proc.returncode, recipe)
     _report(work, totals, reported, progress)
+
+
+# What run.pl, queue.pl and slurm.pl join unquoted into bash command lines and job scripts.
+_SAFE = re.compile(r"[A-Za-z0-9_./:=,+-]*")
+
+
+def _job_files(kaldi: KaldiInstall, work: Path) -> None:
+    """What queue.pl and slurm.pl need in the directory they run from (the work dir): their
+    job scripts ``cd`` into it and source ``./path.sh``, and they read their options from
+    ``conf/queue.conf`` / ``conf/slurm.conf`` there, which come from kaldi_recipes/conf."""
+    if not _SAFE.fullmatch(str(work)):
+        raise KaldiError(f"{work}: the Kaldi work dir may hold only letters, digits and "
+                         f"._/:=,+- (run.pl, queue.pl and slurm.pl write it unquoted into "
+                         f"command lines); set TMPDIR or --keep-workdir to such a path")
+    recipes = recipes_dir()
+    (work / "path.sh").write_text(f"export KALDI_ROOT={shlex.quote(str(kaldi.root))}\n"
+                                  f". {shlex.quote(str(recipes / 'path.sh'))}\n")
+    for name in ("queue.conf", "slurm.conf"):
+        if (recipes / "conf" / name).is_file():
+            (work / "conf" / name).symlink_to(recipes / "conf" / name)
 
 
 def _report(work: Path, totals: dict[str, int], reported: dict[str, int],

@@ -48,8 +48,9 @@ class MapOptions:
 def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
                labels: dict, phones: PhoneSet, label_source: str, opts: MapOptions,
                engine: str = "auto", nj: int = 1, progress: ProgressHook | None = None,
-               cancel: CancelHook | None = None) -> CorpusStats:
-    """The corpus statistics of ``layers``, accumulated per job and merged."""
+               cancel: CancelHook | None = None, cmd: str | None = None) -> CorpusStats:
+    """The corpus statistics of ``layers``, accumulated per job and merged (``cmd``: how the
+    Kaldi engine runs its ``nj`` jobs, None for kaldi_recipes/cmd.sh)."""
     missing = [u.utt_id for u in utts if u.utt_id not in labels]
     if missing:
         raise FormatError(f"{label_source}: no labels for {len(missing)} of {len(utts)} "
@@ -59,7 +60,7 @@ def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
     units = {k: model.hidden_dims[k - 1] for k in layers}
     jobs = [list(utts[i::nj]) for i in range(nj)] if choice.name == "numpy" else [list(utts)]
     jobs = [j for j in jobs if j]
-    shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj)
+    shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj, cmd)
     if len(jobs) == 1:
         return _accumulate_job(jobs[0], 0, *shared, progress=progress, cancel=cancel)
     global _FORKED  # the workers inherit these through fork instead of a pickled copy
@@ -87,9 +88,9 @@ def _forked_job(i: int) -> CorpusStats:
 
 
 def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts, units,
-                    engine, nj, progress=None, cancel=None) -> CorpusStats:
+                    engine, nj, cmd, progress=None, cancel=None) -> CorpusStats:
     stats = CorpusStats(len(phones.names), units, opts.reservoir, seed=opts.seed * 1000 + job)
-    request = Request(layers, nj=nj if engine == "kaldi" else 1)
+    request = Request(layers, nj=nj if engine == "kaldi" else 1, cmd=cmd)
     for act in compute_activations(utts, model, request, engine, progress=progress,
                                    cancel=cancel):
         where = f"{label_source}: utterance {act.utt_id}"
@@ -196,8 +197,8 @@ class MapWriter:
 def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: PhoneSet,
                label_source: str, out: Path, layers: Sequence[int], opts: MapOptions,
                engine: str = "auto", nj: int = 1, force: bool = False,
-               progress: ProgressHook | None = None, cancel: CancelHook | None = None
-               ) -> dict[int, dict]:
+               progress: ProgressHook | None = None, cancel: CancelHook | None = None,
+               cmd: str | None = None) -> dict[int, dict]:
     """Maps of ``layers`` from a labelled corpus, written under ``out/lda``."""
     layers = tuple(layers)
     for k in layers:
@@ -206,7 +207,7 @@ def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: Ph
                               f"hidden layers 1..{model.num_hidden}")
     writer = MapWriter(out, layers, force)  # refuses before any work
     stats = accumulate(utts, model, layers, labels, phones, label_source, opts, engine, nj,
-                       progress, cancel)
+                       progress, cancel, cmd)
     return maps_from_stats(stats, phones.names, writer, layers, opts, nj, progress, cancel)
 
 
