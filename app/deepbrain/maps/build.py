@@ -99,12 +99,16 @@ def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts
     return stats
 
 
-def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapOptions
+def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapOptions,
+              points: np.ndarray | None = None, sel: Selectivity | None = None
               ) -> tuple[LayerMap, dict]:
-    """The map of one layer and its tables (patterns, selectivity, regions, summary)."""
+    """The map of one layer and its tables (patterns, selectivity, regions, summary);
+    ``points`` (t-SNE) and ``sel`` when they were computed elsewhere."""
     patterns = activity_patterns(stats.means(layer))
-    points = tsne_points(patterns, opts.seed, opts.perplexity)
-    sel = selectivity(stats, layer, patterns, opts.alpha)
+    if points is None:
+        points = tsne_points(patterns, opts.seed, opts.perplexity)
+    if sel is None:
+        sel = selectivity(stats, layer, patterns, opts.alpha)
     keeping = neighbour_keeping(patterns, points, opts.neighbours)
     unit_psi = sel.unit_psi
     summary = {
@@ -217,11 +221,13 @@ def maps_from_stats(stats: CorpusStats, names: tuple[str, ...], writer: MapWrite
                     ) -> dict[int, dict]:
     """The map part of build-map: each layer's map and files from corpus statistics.
 
-    Layers are independent, so with ``nj`` > 1 that many forked processes take one layer
-    each at a time, each with one BLAS/OpenMP thread (t-SNE's Barnes-Hut gradient and the
-    rank tests are the work; two one-threaded t-SNEs on two cores beat one two-threaded one,
-    whose OpenMP threads spin when the cores are shared; t-SNE's points do not depend on its
-    thread count). Files and results are the same for any ``nj``.
+    t-SNE is most of the work (its Barnes-Hut gradient; the rank tests of the PSI come
+    next). Layers are independent, so with ``nj`` > 1, ``nj`` forked processes run the
+    t-SNEs, one layer each at a time, while this process runs each layer's rank tests and
+    writes its files as its points arrive. Every process keeps to one BLAS/OpenMP thread:
+    one-threaded t-SNEs side by side beat a two-threaded one, whose OpenMP threads spin when
+    the cores are shared, and t-SNE's points do not depend on its thread count. Files and
+    results are the same for any ``nj``.
     """
     layers = tuple(layers)
     summaries = {}
@@ -242,15 +248,21 @@ def _each_layer(stats: CorpusStats, names: tuple[str, ...], dirs: dict[int, Path
     if workers <= 1:
         for k, d in dirs.items():
             check_cancel(cancel)
-            yield k, _write_map(stats, k, names, d, opts)
+            lmap, tables = layer_map(stats, k, names, opts)
+            write_layer(d, lmap, tables, names, opts.plot)
+            yield k, tables["summary"]
         return
     global _FORKED_MAPS  # the workers inherit the statistics through fork
-    _FORKED_MAPS = (stats, names, dirs, opts)
+    _FORKED_MAPS = (stats, opts)
     try:
         check_cancel(cancel)
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for k, summary in zip(dirs, pool.imap(_forked_map, dirs)):
-                yield k, summary
+        with multiprocessing.get_context("fork").Pool(workers) as pool, one_thread():
+            points = pool.imap(_forked_points, dirs)
+            for k, d in dirs.items():
+                sel = selectivity(stats, k, activity_patterns(stats.means(k)), opts.alpha)
+                lmap, tables = layer_map(stats, k, names, opts, next(points), sel)
+                write_layer(d, lmap, tables, names, opts.plot)
+                yield k, tables["summary"]
                 check_cancel(cancel)  # leaving the pool's block terminates the workers
     finally:
         _FORKED_MAPS = None
@@ -259,17 +271,10 @@ def _each_layer(stats: CorpusStats, names: tuple[str, ...], dirs: dict[int, Path
 _FORKED_MAPS = None
 
 
-def _forked_map(k: int) -> dict:
-    stats, names, dirs, opts = _FORKED_MAPS
+def _forked_points(k: int) -> np.ndarray:
+    stats, opts = _FORKED_MAPS
     with one_thread():
-        return _write_map(stats, k, names, dirs[k], opts)
-
-
-def _write_map(stats: CorpusStats, k: int, names: tuple[str, ...], out: Path,
-               opts: MapOptions) -> dict:
-    lmap, tables = layer_map(stats, k, names, opts)
-    write_layer(out, lmap, tables, names, opts.plot)
-    return tables["summary"]
+        return tsne_points(activity_patterns(stats.means(k)), opts.seed, opts.perplexity)
 
 
 def build_from_patterns(path: Path, out: Path, layer: int, opts: MapOptions,
