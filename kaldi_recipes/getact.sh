@@ -41,7 +41,10 @@ Writes <out-dir>/layerK.scp (+ per-job arks) for each hidden layer K, and the st
 feats, cmvn, cmvn_feats, spliced, transformed as <name>.scp; logs in <out-dir>/log.
 Options:
   --nj <n>                 # parallel jobs (data split by speaker) (default: $nj)
-  --cmd <cmd>              # run.pl, queue.pl, slurm.pl ... (default: from cmd.sh)
+  --cmd <cmd>              # run.pl, queue.pl, slurm.pl ... (default: from cmd.sh); their jobs
+                           # start in <out-dir>, where this script puts path.sh and
+                           # conf/queue.conf / conf/slurm.conf (from the dir it is started in,
+                           # else kaldi_recipes/conf) (README.md: On a cluster)
   --stage <n>              # start from stage n: 0 mfcc, 1 cmvn, 2 splice, 3 transform, 4 forward
   --layers <list>          # hidden layers to write: all, 1,3 or 2-5 (default: $layers)
   --use-gpu <yes|no>       # for nnet-forward (default: $use_gpu)
@@ -131,6 +134,15 @@ HERE="$here" awk '{ rx = $0; sub(/^[^ \t]+[ \t]+/, "", rx)
 cp -- "$data/utt2spk" "$data/spk2utt" "$dir/in/data/"
 cd "$dir"
 rm -f .done
+# queue.pl and slurm.pl start each job with `cd <out-dir>; . ./path.sh` and read their
+# options from conf/<name>.conf there: the user's (in the dir this script was started in),
+# else the recipes' own.
+printf 'export KALDI_ROOT=%q\n. %q\n' "$KALDI_ROOT" "$_recipes/path.sh" > path.sh
+for c in queue slurm; do
+  for src in "$here/conf/$c.conf" "$_recipes/conf/$c.conf"; do
+    if [ -f "$src" ]; then cp -- "$src" "conf/$c.conf"; break; fi
+  done
+done
 ln -sfn "$model" in/model
 cp -- "$mfcc_config" conf/mfcc.conf.tmp
 grep -q -- '^ *--dither' conf/mfcc.conf.tmp || echo "--dither=0" >> conf/mfcc.conf.tmp

@@ -10,6 +10,18 @@ audio:
   against one full nnet-forward and against the naive way (truncate the network with
   nnet-copy --remove-last-components and run a full forward for each layer).
 
+Maps (``--what maps``):
+
+- ``deepbrain build-map`` end to end on a 300-utterance espeak corpus through the demo model
+  (5 x 512), numpy engine, --nj 2 (needs espeak-ng);
+- the map part of build-map (t-SNE, PSI, neighbours, Delaunay, files) for the seed's shape,
+  7 x 2048 units over 38 phones with 100 sampled frames each (synthetic activations);
+- the PSI of one 512-unit layer of that corpus: the per-pair mannwhitneyu loop it replaced
+  against the vectorised rank-sum (the same PSI, checked).
+
+Wall time, and CPU time (this process and its children) because the machine's load (given
+in the header) changes wall time.
+
 The network is made with Kaldi's nnet-initialize when Kaldi is there (as the issue asks),
 else with deepbrain's writer; the weights are random either way (speed does not care).
 """
@@ -19,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -172,12 +185,109 @@ def bench_kaldi(kaldi, model_dir: Path, wav: Path, work: Path, repeat: int) -> l
             f"{per_layer:.2f} s ({per_layer / one:.2f}× one full forward) |"]
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its waited-for children."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measured(fn) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds, result) of one run of ``fn``."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
+
+
+def bench_build_map(work: Path) -> list[str]:
+    from deepbrain.corpus import why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        return [f"| build-map, 300-utterance espeak corpus | not measured: {reason} |"]
+    corpus = work / "corpus"
+    subprocess.run([sys.executable, "-m", "deepbrain.corpus", str(corpus), "--utts", "300",
+                    "--seed", "0", "--held-out", ""], check=True, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT / "app")))
+    demo = ROOT / "models" / "demo"
+    argv = [sys.executable, "-m", "deepbrain", "build-map", "--model", str(demo),
+            "--data", str(corpus / "train"), "--labels", str(corpus / "train" / "phones.ark"),
+            "--phones", str(demo / "phones.txt"), "--out", str(work / "maps"), "--engine",
+            "numpy", "--nj", "2", "--seed", "0", "-q", "--force"]
+    wall, cpu, _ = measured(lambda: subprocess.run(
+        argv, check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "app"))))
+    frames = sum(int(line.split()[1]) for line in
+                 (corpus / "train" / "utt2num_frames").read_text().splitlines())
+    return [f"| build-map, 300-utterance espeak corpus ({frames} frames) through the demo "
+            f"model (5 x 512), numpy engine, --nj 2, whole command | {wall:.1f} s "
+            f"(CPU {cpu:.1f} s) |"]
+
+
+def synthetic_stats(layers: int, units: int, phones: int = 38, frames_per_phone: int = 150):
+    """Corpus statistics of that shape: sigmoid units with phone-dependent means, a few
+    saturating (ties at 1.0, as real sigmoid layers have)."""
+    from deepbrain.maps.stats import CorpusStats
+
+    rng = np.random.default_rng(0)
+    stats = CorpusStats(phones, {k: units for k in range(1, layers + 1)}, reservoir=100)
+    means = {k: rng.normal(0, 1.5, (phones, units)) for k in stats.units}
+    labels = rng.permutation(np.repeat(np.arange(phones), frames_per_phone))
+    for part in np.array_split(labels, 10):
+        stats.add({k: (1 / (1 + np.exp(-(m[part] * 3 + rng.standard_normal((part.size, units))
+                                          )))).astype(np.float32) for k, m in means.items()},
+                  part)
+    return stats, tuple(f"p{i}" for i in range(phones))
+
+
+def bench_map_part(work: Path) -> list[str]:
+    from deepbrain.maps.build import MapOptions, MapWriter, maps_from_stats
+
+    stats, names = synthetic_stats(HIDDEN, UNITS)
+    layers = tuple(stats.units)
+    wall, cpu, _ = measured(lambda: maps_from_stats(
+        stats, names, MapWriter(work / "seedshape", layers, False), layers, MapOptions(), nj=2))
+    return [f"| build-map's map part for the seed's shape ({HIDDEN} x {UNITS} units, 38 phones "
+            f"x 100 frames, synthetic), --nj 2 | {wall:.1f} s (CPU {cpu:.1f} s) |"]
+
+
+def bench_psi(work: Path) -> list[str]:
+    """One 512-unit layer's PSI: the per-pair mannwhitneyu loop against the rank-sum."""
+    from scipy.stats import mannwhitneyu
+
+    from deepbrain.maps.layout import one_thread
+    from deepbrain.maps.selectivity import phoneme_selectivity
+
+    stats, _ = synthetic_stats(1, 512)
+    ok = [p for p in range(stats.num_phones) if stats.filled[p] >= 5]
+
+    def loop():
+        psi = np.full((512, stats.num_phones), -1, np.int64)
+        for p in ok:
+            x, count = stats.sample(1, p), np.zeros(512, np.int64)
+            for q in ok:
+                if q != p:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        pv = mannwhitneyu(x, stats.sample(1, q), alternative="greater").pvalue
+                    count += np.nan_to_num(pv, nan=1.0) < 0.01
+            psi[:, p] = count
+        return psi
+    with one_thread():
+        old_wall, old_cpu, old = measured(loop)
+        new_wall, new_cpu, new = measured(lambda: phoneme_selectivity(stats, 1))
+    same = "the same PSI" if np.array_equal(old, new) else "DIFFERENT PSI"
+    return [f"| PSI of one 512-unit layer (38 phones, {len(ok) * (len(ok) - 1)} tests a unit): "
+            f"mannwhitneyu per pair | {old_wall:.2f} s (CPU {old_cpu:.2f} s) |",
+            f"| the same with the vectorised rank-sum ({same}) | {new_wall:.2f} s "
+            f"(CPU {new_cpu:.2f} s) |"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
+    ap.add_argument("--what", choices=("all", "engines", "maps"), default="all")
     args = ap.parse_args()
+    load = os.getloadavg()[0]
     kaldi = kaldi_engine.find_kaldi()
     if kaldi is not None and not kaldi_engine.usable(kaldi):
         kaldi = None
@@ -187,11 +297,15 @@ def main() -> int:
         made_by = make_model(model_dir, kaldi)
         wav = work / "speech.wav"
         write_wav16(Audio(synthetic_speech(args.seconds).astype(np.float32), 16000, "bench"), wav)
-        rows = bench_numpy(model_dir, wav, args.repeat)
-        if kaldi is not None:
-            rows += bench_kaldi(kaldi, model_dir, wav, work, args.repeat)
-        else:
-            rows.append("| Kaldi | not found (set KALDI_ROOT to run the Kaldi figures) |")
+        rows = []
+        if args.what in ("all", "engines"):
+            rows += bench_numpy(model_dir, wav, args.repeat)
+            if kaldi is not None:
+                rows += bench_kaldi(kaldi, model_dir, wav, work, args.repeat)
+            else:
+                rows.append("| Kaldi | not found (set KALDI_ROOT to run the Kaldi figures) |")
+        if args.what in ("all", "maps"):
+            rows += bench_build_map(work) + bench_map_part(work) + bench_psi(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     header = ["# deepbrain benchmarks", "",
@@ -199,7 +313,9 @@ def main() -> int:
               f"cores, Python {platform.python_version()}, numpy {np.__version__}; "
               f"{args.seconds:g} s of synthetic audio ({int(args.seconds * 100) - 2} frames); "
               f"network 440 -> {HIDDEN} x {UNITS} sigmoid -> {OUTPUTS} softmax made by "
-              f"{made_by}; best of {args.repeat} runs unless a row says otherwise.", "",
+              f"{made_by}; best of {args.repeat} runs unless a row says otherwise (map rows: "
+              f"one run). Load average (1 min) {load:.2f} at the start, "
+              f"{os.getloadavg()[0]:.2f} at the end; this run at nice {os.nice(0)}.", "",
               "| what | wall time |", "|---|---|"]
     text = "\n".join(header + rows) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

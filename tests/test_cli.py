@@ -152,6 +152,18 @@ def test_kaldi_engine_without_kaldi(wavs, tiny_model, tmp_path, capsys, monkeypa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["activations", "build-map"])
+def test_cmd_is_for_the_kaldi_engine(wavs, tiny_model, tmp_path, capsys, command):
+    args = ([command, wavs / "ok.wav"] if command == "activations" else
+            [command, "--data", tmp_path, "--labels", tmp_path / "l.ark"]) + \
+        ["--model", tiny_model, "--out", tmp_path / "out", "--engine", "numpy"]
+    rc, _, err = run(capsys, *args, "--cmd", "slurm.pl --mem 2G")
+    assert rc == 1 and "--cmd runs the Kaldi engine's jobs, but the engine is numpy" in err
+    rc, _, err = run(capsys, *args, "--cmd", " ")
+    assert rc == 1 and "--cmd is empty" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_doctor(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("KALDI_ROOT", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -46,7 +46,7 @@ class Request:
     resample: bool = False
     nj: int = 1                       # Kaldi engine: parallel jobs
     keep_workdir: Path | None = None  # Kaldi engine: keep its work dir here
-    cmd: str = "run.pl"               # Kaldi engine: how jobs run (run.pl, slurm.pl ...)
+    cmd: str | None = None            # Kaldi engine: how jobs run (slurm.pl ...); None: cmd.sh
 
 
 class Stages:

@@ -51,6 +51,23 @@ def _layer_list(text: str) -> tuple[int, ...]:
     return tuple(sorted({k for lo, hi in ranges for k in range(lo, hi + 1)}))
 
 
+CMD_HELP = ("Kaldi engine: how its --nj jobs run, as in Kaldi's cmd.sh, e.g. 'slurm.pl --mem "
+            "2G' (default: kaldi_recipes/cmd.sh; see kaldi_recipes/README.md)")
+
+
+def _check_cmd(cmd: str | None, engine: str) -> None:
+    """``--cmd`` is the user's own job command (like Kaldi's cmd.sh); it only means something
+    to the Kaldi engine."""
+    if cmd is None:
+        return
+    if not cmd.strip():
+        raise DeepbrainError("--cmd is empty; give e.g. --cmd run.pl or --cmd 'slurm.pl "
+                             "--mem 2G', or leave it out to use kaldi_recipes/cmd.sh")
+    if engine != "kaldi":
+        raise DeepbrainError(f"--cmd runs the Kaldi engine's jobs, but the engine is {engine}; "
+                             f"add --engine kaldi (with KALDI_ROOT set) or drop --cmd")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepbrain", description="What the hidden layers of a "
                                 "Kaldi nnet1 acoustic model do while someone speaks.")
@@ -81,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample wavs whose rate differs from the model's")
     a.add_argument("--channel", type=int, help="channel (0-based) to take from multi-channel wavs")
     a.add_argument("--nj", type=int, default=1, help="Kaldi engine: parallel jobs (default 1)")
+    a.add_argument("--cmd", help=CMD_HELP)
     a.add_argument("--keep-workdir", metavar="DIR",
                    help="Kaldi engine: keep its work dir (data dir, logs, arks) in DIR")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
@@ -110,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--alpha", type=float, default=0.01, help="PSI test level")
     m.add_argument("--keep-silence", action="store_true", help="keep silence as a phone")
     m.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
-    m.add_argument("--nj", type=int, default=1, help="parallel jobs")
+    m.add_argument("--nj", type=int, default=1, help="parallel jobs (processes of one "
+                   "thread each; with the Kaldi engine, its jobs)")
+    m.add_argument("--cmd", help=CMD_HELP)
     m.add_argument("--plot", action="store_true", help="also write lda/K/map.png")
     m.add_argument("--force", action="store_true", help="replace existing maps")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
@@ -251,8 +271,9 @@ def cmd_activations(args) -> int:
     layers = check_layers(args.layers, model)
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
                       channel=args.channel, resample=args.resample, nj=args.nj,
-                      keep_workdir=keep_workdir)
+                      keep_workdir=keep_workdir, cmd=args.cmd)
     choice = select_engine(args.engine)
+    _check_cmd(args.cmd, choice.name)
     if keep_workdir is not None and choice.name != "kaldi":
         raise DeepbrainError(f"--keep-workdir keeps the Kaldi engine's work dir, but the engine "
                              f"is {choice.name} ({choice.reason}); drop --keep-workdir or use "
@@ -367,8 +388,9 @@ def cmd_build_map(args) -> int:
 
     from .maps.labels import labels_from_alignment, read_labels, read_phone_set
     from .model import load_model
-    from .pipeline import check_layers, read_wav_scp
+    from .pipeline import check_layers, read_wav_scp, select_engine
 
+    _check_cmd(args.cmd, select_engine(args.engine).name)
     model = load_model(args.model)
     layers = check_layers(args.layers, model)
     utts = read_wav_scp(Path(args.data) / "wav.scp")
@@ -385,7 +407,7 @@ def cmd_build_map(args) -> int:
     phones = read_phone_set(phones_txt, keep_silence=args.keep_silence)
     progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
     summaries = build_maps(model, utts, labels, phones, str(args.labels), out, layers, opts,
-                           args.engine, args.nj, args.force, progress)
+                           args.engine, args.nj, args.force, progress, cmd=args.cmd)
     if progress:
         print(file=sys.stderr)
     for k, s in summaries.items():

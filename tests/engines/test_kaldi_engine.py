@@ -71,6 +71,53 @@ def test_failed_stage_is_reported_with_command_log_and_tail(tmp_path):
     assert "log: " + str(log / "cmvn.stats.2.log") in text and "bad things" in text
 
 
+def test_a_cluster_jobs_log_is_read_as_run_pl_s(tmp_path):
+    """slurm.pl's and queue.pl's job scripts write a header (host, start, the scheduler's
+    variables) before the command and end with '# Finished at ... with status N'."""
+    log = tmp_path / "exp" / "log"
+    log.mkdir(parents=True)
+    header = ("# Running on node7\n# Started at Sun Nov 29 12:30:40 UTC 2026\n"
+              "# SLURM_ARRAY_JOB_ID=41\n# SLURM_ARRAY_TASK_ID={j}\n# SLURM_JOB_ID=4{j}\n")
+    footer = ("# Accounting: begin_time=1 \n# Accounting: end_time=2\n"
+              "# Accounting: time=1 threads=1\n# Finished at Sun Nov 29 12:30:41 UTC 2026 "
+              "with status {code}\n")
+    (log / "transform.1.log").write_text(
+        header.format(j=1) + "# transform-feats /m/final.mat scp:s.1.scp ark,scp:t.1.ark,t.1.scp \n"
+        + footer.format(code=0))
+    (log / "transform.2.log").write_text(
+        header.format(j=2) + "# transform-feats /m/final.mat scp:s.2.scp ark,scp:t.2.ark,t.2.scp \n"
+        "transform-feats /m/final.mat scp:s.2.scp ark,scp:t.2.ark,t.2.scp\n"
+        "ERROR (transform-feats[5.5]:Read():kaldi-matrix.cc:1) Failed to read matrix\n"
+        "[ Stack-Trace: ]\nkaldi::MessageLogger::LogMessage() const\n" + footer.format(code=1))
+    (log / "forward.layer1.1.log").write_text(header.format(j=1) + "# nnet-forward x\n")
+    done, failed = kaldi_engine._log_status(log)
+    assert done == {"transform": 1} and failed == [(log / "transform.2.log", 1)]
+    text = str(kaldi_engine._failure(tmp_path, 1, Path("getact.sh")))
+    assert text.startswith("Kaldi stage transform failed (exit 1): transform-feats "
+                           "/m/final.mat scp:s.2.scp")
+    assert f"log: {log / 'transform.2.log'}" in text and "Failed to read matrix" in text
+    assert "Stack-Trace" not in text and "SLURM" not in text
+
+
+def test_the_work_dir_is_ready_for_queue_and_slurm_jobs(tmp_path, monkeypatch):
+    recipes = tmp_path / "recipes"
+    shutil.copytree(ROOT / "kaldi_recipes", recipes, ignore=shutil.ignore_patterns("data", "exp"))
+    (recipes / "conf" / "slurm.conf").write_text("command sbatch -p test\n")
+    monkeypatch.setenv("DEEPBRAIN_KALDI_RECIPES", str(recipes))
+    kaldi = kaldi_engine.KaldiInstall(tmp_path / "kaldi root's", "test")
+    work = tmp_path / "work"
+    (work / "conf").mkdir(parents=True)
+    kaldi_engine._job_files(kaldi, work)
+    assert (work / "conf" / "slurm.conf").read_text() == "command sbatch -p test\n"
+    assert not (work / "conf" / "queue.conf").exists()
+    r = subprocess.run(["bash", "-c", ". ./path.sh; echo \"$KALDI_ROOT\""], cwd=work,
+                       capture_output=True, text=True)   # sourced as the job scripts do
+    assert r.stdout.strip() == str(tmp_path / "kaldi root's")
+    assert "kaldi root's/src/featbin is missing" in r.stderr   # the recipes' path.sh ran
+    with pytest.raises(KaldiError, match=r"work dir may hold only letters.*TMPDIR"):
+        kaldi_engine._job_files(kaldi, tmp_path / "a b")
+
+
 def fake_root(tmp_path, binaries):
     root = tmp_path / "kaldi"
     for d in ("src/featbin", "src/nnetbin", "src/bin", "egs/wsj/s5/utils"):

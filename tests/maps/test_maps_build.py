@@ -149,3 +149,47 @@ def test_seed_activities_give_a_valid_map(seed_model, tmp_path, capsys):
     assert set(np.unique(m.triangles)) == set(range(2048))
     s = json.loads((tmp_path / "lda" / "1" / "summary.json").read_text())
     assert s["neighbour_keeping"] > 0.3  # measured 0.39; the seed's own map keeps 0.13
+
+
+def small_stats(seed=0):
+    from deepbrain.maps.stats import CorpusStats
+
+    rng = np.random.default_rng(seed)
+    stats = CorpusStats(5, {1: 40, 2: 36, 3: 32}, reservoir=30)
+    for _ in range(20):
+        labels = rng.integers(-1, 5, 60)
+        x = rng.standard_normal((60, 40)) + labels[:, None] * rng.standard_normal(40)
+        acts = (1 / (1 + np.exp(-x))).astype(np.float32)
+        stats.add({1: acts, 2: acts[:, :36] ** 2, 3: np.minimum(1, acts[:, 8:] * 1.5)}, labels)
+    return stats
+
+
+def test_the_map_part_gives_the_same_files_with_parallel_jobs(tmp_path):
+    """One layer per process (nj 3) or all in this one (nj 1): the same bytes in every file,
+    progress in layer order."""
+    from deepbrain.maps.build import MapOptions, MapWriter, maps_from_stats
+
+    stats, names = small_stats(), ("aa", "iy", "s", "m", "n")
+    runs = {}
+    for nj in (1, 3):
+        seen = []
+        runs[nj] = maps_from_stats(stats, names, MapWriter(tmp_path / str(nj), (1, 2, 3), False),
+                                   (1, 2, 3), MapOptions(perplexity=5, plot=nj == 3), nj,
+                                   progress=seen.append)
+        assert [(p.stage, p.done, p.total) for p in seen] == [("map", i, 3) for i in (1, 2, 3)]
+    assert runs[1] == runs[3]
+    files = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*")
+                   if p.is_file())
+    assert len(files) == 18 and (tmp_path / "3" / "lda" / "2" / "map.png").is_file()
+    for f in files:
+        assert (tmp_path / "1" / f).read_bytes() == (tmp_path / "3" / f).read_bytes(), f
+
+
+def test_an_error_in_a_map_worker_is_the_users_error(tmp_path):
+    from deepbrain.errors import DeepbrainError
+    from deepbrain.maps.build import MapOptions, MapWriter, maps_from_stats
+
+    with pytest.raises(DeepbrainError, match="too few for t-SNE with perplexity 30"):
+        maps_from_stats(small_stats(), ("aa", "iy", "s", "m", "n"),
+                        MapWriter(tmp_path, (1, 2), False), (1, 2), MapOptions(), nj=2)
+    assert not list(tmp_path.iterdir())

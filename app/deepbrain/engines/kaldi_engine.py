@@ -190,7 +190,11 @@ def _cache_dir() -> Path:
 
 # -- running and following the recipe --------------------------------------------------------
 
-_ENDED = re.compile(rb"# Ended \(code (\d+)")
+# The last line of a job's log: run.pl's "# Ended (code N) at ...", slurm.pl's and
+# queue.pl's "# Finished at ... with status N".
+_ENDED = re.compile(rb"# (?:Ended \(code|Finished at [^\n]* with status) (\d+)")
+# Header lines of slurm.pl/queue.pl logs before the command: host, start, scheduler variables.
+_HEADER = re.compile(r"# (?:Running on |Started at |\w+=)")
 
 
 def _num_jobs(request: Request, work: Path) -> int:
@@ -248,7 +252,8 @@ def _failure(work: Path, returncode: int, recipe: Path, kept: bool = True) -> Ka
     if failed:
         log, code = failed[0]
         lines = log.read_text(errors="replace").splitlines()
-        command = lines[0].lstrip("# ") if lines else "?"
+        command = next((line for line in lines if line.startswith("# ") and
+                        not _HEADER.match(line)), "# ?")[2:]
         body = _error_lines([line for line in lines if not line.startswith("# ")])
         stage = log.name.split(".", 1)[0]
         return KaldiError(f"Kaldi stage {stage} failed (exit {code}): {command}\n"
@@ -265,7 +270,8 @@ def _failure(work: Path, returncode: int, recipe: Path, kept: bool = True) -> Ka
 def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
                 progress: ProgressHook | None, cancel: CancelHook | None) -> None:
     recipe = recipes_dir() / "getact.sh"
-    argv = ["bash", str(recipe), "--nj", str(_num_jobs(request, work)), "--cmd", "run.pl",
+    argv = ["bash", str(recipe), "--nj", str(_num_jobs(request, work)),
+            *(["--cmd", request.cmd] if request.cmd else []),   # else cmd.sh's
             "--layers", ",".join(map(str, request.layers)),
             "--write-output", str(request.output).lower(),
             "--keep-intermediate", str(request.keep_intermediate).lower(),
@@ -293,6 +299,7 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
     _report(work, totals, reported, progress)
 
 
+# What run.pl, queue.pl and slurm.pl join unquoted into bash command lines and job scripts.
 def _report(work: Path, totals: dict[str, int], reported: dict[str, int],
             progress: ProgressHook | None) -> None:
     if progress is None or not (work / "exp" / "log").is_dir():

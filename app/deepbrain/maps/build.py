@@ -32,7 +32,7 @@ from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
                         check_cancel, compute_activations, select_engine)
 from .jobs import run_forked, signals_held
 from .labels import PhoneSet, fit_to_frames
-from .layout import MIN_UNITS, delaunay, neighbour_keeping, tsne_points
+from .layout import MIN_UNITS, delaunay, neighbour_keeping, one_thread, tsne_points
 from .selectivity import Selectivity, activity_patterns, pattern_entropy, regions, selectivity
 from .stats import CorpusStats
 
@@ -68,8 +68,9 @@ class MapOptions:
 def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
                labels: dict, phones: PhoneSet, label_source: str, opts: MapOptions,
                engine: str = "auto", nj: int = 1, progress: ProgressHook | None = None,
-               cancel: CancelHook | None = None) -> CorpusStats:
-    """The corpus statistics of ``layers``, accumulated per job and merged."""
+               cancel: CancelHook | None = None, cmd: str | None = None) -> CorpusStats:
+    """The corpus statistics of ``layers``, accumulated per job and merged (``cmd``: how the
+    Kaldi engine runs its ``nj`` jobs, None for kaldi_recipes/cmd.sh)."""
     missing = [u.utt_id for u in utts if u.utt_id not in labels]
     if missing:
         raise FormatError(f"{label_source}: no labels for {len(missing)} of {len(utts)} "
@@ -79,12 +80,13 @@ def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
     units = {k: model.hidden_dims[k - 1] for k in layers}
     jobs = [list(utts[i::nj]) for i in range(nj)] if choice.name == "numpy" else [list(utts)]
     jobs = [j for j in jobs if j]
-    shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj)
+    shared = (model, layers, labels, phones, label_source, opts, units, choice.name, nj, cmd)
     if len(jobs) == 1:
         return _accumulate_job(jobs[0], 0, *shared, progress=progress, cancel=cancel)
 
     def job(i: int, report: ProgressHook, stop: CancelHook) -> CorpusStats:
-        return _accumulate_job(jobs[i], i, *shared, progress=report, cancel=stop)
+        with one_thread():  # a core each: BLAS threads on top would only contend (and spin)
+            return _accumulate_job(jobs[i], i, *shared, progress=report, cancel=stop)
 
     parts = run_forked(len(jobs), job, len(utts), progress, cancel)
     total = parts[0]
@@ -94,9 +96,9 @@ def accumulate(utts: Sequence[Utterance], model: Model, layers: tuple[int, ...],
 
 
 def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts, units,
-                    engine, nj, progress=None, cancel=None) -> CorpusStats:
+                    engine, nj, cmd, progress=None, cancel=None) -> CorpusStats:
     stats = CorpusStats(len(phones.names), units, opts.reservoir, seed=opts.seed * 1000 + job)
-    request = Request(layers, nj=nj if engine == "kaldi" else 1)
+    request = Request(layers, nj=nj if engine == "kaldi" else 1, cmd=cmd)
     for act in compute_activations(utts, model, request, engine, progress=progress,
                                    cancel=cancel):
         where = f"{label_source}: utterance {act.utt_id}"
@@ -105,12 +107,16 @@ def _accumulate_job(utts, job, model, layers, labels, phones, label_source, opts
     return stats
 
 
-def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapOptions
+def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapOptions,
+              points: np.ndarray | None = None, sel: Selectivity | None = None
               ) -> tuple[LayerMap, dict]:
-    """The map of one layer and its tables (patterns, selectivity, regions, summary)."""
+    """The map of one layer and its tables (patterns, selectivity, regions, summary);
+    ``points`` (t-SNE) and ``sel`` when they were computed elsewhere."""
     patterns = activity_patterns(stats.means(layer))
-    points = tsne_points(patterns, opts.seed, opts.perplexity)
-    sel = selectivity(stats, layer, patterns, opts.alpha)
+    if points is None:
+        points = tsne_points(patterns, opts.seed, opts.perplexity)
+    if sel is None:
+        sel = selectivity(stats, layer, patterns, opts.alpha)
     keeping = neighbour_keeping(patterns, points, opts.neighbours)
     unit_psi = sel.unit_psi
     summary = {
@@ -253,8 +259,8 @@ def _check_model_dir(out: Path, units: Mapping[int, int]) -> None:
 def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: PhoneSet,
                label_source: str, out: Path, layers: Sequence[int], opts: MapOptions,
                engine: str = "auto", nj: int = 1, force: bool = False,
-               progress: ProgressHook | None = None, cancel: CancelHook | None = None
-               ) -> dict[int, dict]:
+               progress: ProgressHook | None = None, cancel: CancelHook | None = None,
+               cmd: str | None = None) -> dict[int, dict]:
     """Maps of ``layers`` from a labelled corpus, written under ``out/lda``."""
     layers = tuple(layers)
     for k in layers:
@@ -263,18 +269,60 @@ def build_maps(model: Model, utts: Sequence[Utterance], labels: dict, phones: Ph
                               f"hidden layers 1..{model.num_hidden}")
     writer = MapWriter(out, layers, force, {k: model.hidden_dims[k - 1] for k in layers})
     stats = accumulate(utts, model, layers, labels, phones, label_source, opts, engine, nj,
-                       progress, cancel)
+                       progress, cancel, cmd)
+    return maps_from_stats(stats, phones.names, writer, layers, opts, nj, progress, cancel)
+
+
+def maps_from_stats(stats: CorpusStats, names: tuple[str, ...], writer: MapWriter,
+                    layers: Sequence[int], opts: MapOptions, nj: int = 1,
+                    progress: ProgressHook | None = None, cancel: CancelHook | None = None
+                    ) -> dict[int, dict]:
+    """The map part of build-map: each layer's map and files from corpus statistics.
+
+    t-SNE is most of the work (its Barnes-Hut gradient; the rank tests of the PSI come
+    next). Layers are independent, so with ``nj`` > 1, ``nj`` forked processes
+    (:mod:`.jobs`: Ctrl-C stops them cleanly) each map every nj-th layer, and this process
+    writes the files. Every process keeps to one BLAS/OpenMP thread:
+    one-threaded t-SNEs side by side beat a two-threaded one, whose OpenMP threads spin when
+    the cores are shared, and t-SNE's points do not depend on its thread count. Files and
+    results are the same for any ``nj``.
+    """
+    layers = tuple(layers)
     summaries = {}
     with writer:
-        for i, k in enumerate(layers):
-            check_cancel(cancel)
-            lmap, tables = layer_map(stats, k, phones.names, opts)
-            write_layer(writer.layer_dir(k), lmap, tables, phones.names, opts.plot)
-            summaries[k] = tables["summary"]
+        dirs = {k: writer.layer_dir(k) for k in layers}
+        for i, (k, summary) in enumerate(_each_layer(stats, names, dirs, opts, nj, cancel)):
+            summaries[k] = summary
             if progress:
                 progress(Progress("map", i + 1, len(layers)))
         writer.finish()
     return summaries
+
+
+def _each_layer(stats: CorpusStats, names: tuple[str, ...], dirs: dict[int, Path],
+                opts: MapOptions, nj: int, cancel: CancelHook | None):
+    """(layer, summary) for each layer as its files are written, in the order of ``dirs``."""
+    workers = min(nj, len(dirs))
+    if workers <= 1:
+        for k, d in dirs.items():
+            check_cancel(cancel)
+            lmap, tables = layer_map(stats, k, names, opts)
+            write_layer(d, lmap, tables, names, opts.plot)
+            yield k, tables["summary"]
+        return
+    order = list(dirs)
+
+    def job(i: int, report: ProgressHook, stop: CancelHook) -> dict:
+        with one_thread():
+            return {k: layer_map(stats, k, names, opts) for k in order[i::workers]}
+
+    maps: dict = {}
+    for part in run_forked(workers, job, len(order), None, cancel):
+        maps.update(part)
+    for k, d in dirs.items():
+        lmap, tables = maps.pop(k)
+        write_layer(d, lmap, tables, names, opts.plot)
+        yield k, tables["summary"]
 
 
 def build_from_patterns(path: Path, out: Path, layer: int, opts: MapOptions,

@@ -10,6 +10,8 @@ which keeps every unit a vertex even where two units' patterns coincide.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..errors import DeepbrainError
@@ -43,6 +45,21 @@ def tsne_points(patterns: np.ndarray, seed: int, perplexity: float = 30.0) -> np
 def largest_perplexity(n: int) -> int:
     """The largest whole perplexity t-SNE takes for ``n`` >= 4 units (it needs n > 3p)."""
     return (n - 1) // 3
+
+
+@contextmanager
+def one_thread():
+    """BLAS and OpenMP (scikit-learn's t-SNE gradient) limited to one thread, for a worker
+    process that has a core to itself. threadpoolctl comes with scikit-learn; without it
+    the limit is skipped."""
+    try:
+        import sklearn.manifold  # noqa: F401  (loads the OpenMP runtime it uses)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def scale_axes(points: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ranksum import pairwise_greater
 from .stats import CorpusStats
 
 
@@ -48,24 +49,19 @@ def pattern_entropy(patterns: np.ndarray) -> np.ndarray:
 
 def phoneme_selectivity(stats: CorpusStats, layer: int, alpha: float = 0.01,
                         min_frames: int = 5) -> np.ndarray:
-    """Units x phones PSI; -1 for phones with fewer than ``min_frames`` sampled frames."""
-    from scipy.stats import mannwhitneyu
+    """Units x phones PSI; -1 for phones with fewer than ``min_frames`` sampled frames.
 
-    phones = stats.num_phones
-    units = stats.units[layer]
-    psi = np.full((units, phones), -1, np.int64)
-    ok = [p for p in range(phones) if stats.filled[p] >= min_frames]
-    for p in ok:
-        x = stats.sample(layer, p)
-        count = np.zeros(units, np.int64)
-        for q in ok:
-            if q == p:
-                continue
-            y = stats.sample(layer, q)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pv = mannwhitneyu(x, y, alternative="greater", axis=0).pvalue
-            count += np.nan_to_num(pv, nan=1.0) < alpha
-        psi[:, p] = count
+    The tests are ``scipy.stats.mannwhitneyu(x_p, x_q, alternative="greater")`` on the
+    sampled frames of each pair of phones, all pairs and units at once (ranksum.py: the same
+    p-values, one sort per unit); a NaN p-value counts as not significant.
+    """
+    psi = np.full((stats.units[layer], stats.num_phones), -1, np.int64)
+    ok = [p for p in range(stats.num_phones) if stats.filled[p] >= min_frames]
+    if len(ok) == 1:
+        psi[:, ok] = 0
+    elif ok:
+        pv = pairwise_greater([stats.sample(layer, p) for p in ok])
+        psi[:, ok] = (np.nan_to_num(pv, nan=1.0) < alpha).sum(axis=2)
     return psi
 
 
