@@ -118,10 +118,12 @@ mfcc_config=$(abs "$(dirname -- "$mfcc_config")")/$(basename -- "$mfcc_config")
 mkdir -p "$dir"
 dir=$(abs "$dir")
 [ -z "$nnet_pieces" ] || nnet_pieces=$(abs "$nnet_pieces")
+logdir=log  # relative for run.pl: the out dir's own path never reaches its command lines
 case "${cmd%% *}" in
   run.pl|*/run.pl) ;;
   *) [[ "$dir" =~ ^[A-Za-z0-9_./:=,+-]+$ ]] || \
-       die "$dir: $cmd writes this path into its job scripts, where a shell would read it; use an output dir whose path has only letters, digits and _./:=,+-" ;;
+       die "$dir: $cmd writes this path into its job scripts, where a shell would read it; use an output dir whose path has only letters, digits and _./:=,+-"
+     logdir=$dir/log ;;  # checked plain: its messages and q/ dir then name the full path
 esac
 # The data dir is copied (it is small): relative wav paths are made absolute against the
 # directory this script was started in, and split_data.sh writes into the copy, not the
@@ -134,6 +136,7 @@ HERE="$here" awk '{ rx = $0; sub(/^[^ \t]+[ \t]+/, "", rx)
 cp -- "$data/utt2spk" "$data/spk2utt" "$dir/in/data/"
 cd "$dir"
 rm -f .done
+trap 'echo "$0: stopped: a step failed; the logs are in $dir/log (the failed job is named above)" >&2' ERR
 # queue.pl and slurm.pl start each job with `cd <out-dir>; . ./path.sh` and read their
 # options from conf/<name>.conf there: the user's (in the dir this script was started in),
 # else the recipes' own.
@@ -228,7 +231,7 @@ merge() {  # merge per-job scp files into one, sorted like Kaldi tables, with ab
 
 if [ "$stage" -le 0 ]; then
   echo "$0: stage mfcc" >&2
-  $cmd JOB=1:"$nj" log/mfcc.JOB.log \
+  $cmd JOB=1:"$nj" "$logdir/mfcc.JOB.log" \
     compute-mfcc-feats --config=conf/mfcc.conf "scp:$sdata/JOB/wav.scp" \
       ark,scp:feats.JOB.ark,feats.JOB.scp
   merge feats
@@ -236,10 +239,10 @@ fi
 
 if [ "$stage" -le 1 ]; then
   echo "$0: stage cmvn" >&2
-  $cmd JOB=1:"$nj" log/cmvn.stats.JOB.log \
+  $cmd JOB=1:"$nj" "$logdir/cmvn.stats.JOB.log" \
     compute-cmvn-stats "--spk2utt=ark:$sdata/JOB/spk2utt" scp:feats.JOB.scp \
       ark,scp:cmvn.JOB.ark,cmvn.JOB.scp
-  $cmd JOB=1:"$nj" log/cmvn.apply.JOB.log \
+  $cmd JOB=1:"$nj" "$logdir/cmvn.apply.JOB.log" \
     apply-cmvn "${cmvn_opts[@]}" "--utt2spk=ark:$sdata/JOB/utt2spk" scp:cmvn.JOB.scp \
       scp:feats.JOB.scp ark,scp:cmvn_feats.JOB.ark,cmvn_feats.JOB.scp
   merge cmvn
@@ -250,14 +253,14 @@ feats=cmvn_feats
 if $use_lda; then
   if [ "$stage" -le 2 ]; then
     echo "$0: stage splice" >&2
-    $cmd JOB=1:"$nj" log/splice.JOB.log \
+    $cmd JOB=1:"$nj" "$logdir/splice.JOB.log" \
       splice-feats "${splice_opts[@]}" scp:cmvn_feats.JOB.scp \
         ark,scp:spliced.JOB.ark,spliced.JOB.scp
     merge spliced
   fi
   if [ "$stage" -le 3 ]; then
     echo "$0: stage transform" >&2
-    $cmd JOB=1:"$nj" log/transform.JOB.log \
+    $cmd JOB=1:"$nj" "$logdir/transform.JOB.log" \
       transform-feats in/model/final.mat scp:spliced.JOB.scp \
         ark,scp:transformed.JOB.ark,transformed.JOB.scp
     merge transformed
@@ -284,7 +287,7 @@ if [ "$stage" -le 4 ]; then
   ft_opt=()
   if [ -f in/model/final.feature_transform ]; then
     if $keep_intermediate; then
-      $cmd JOB=1:"$nj" log/forward.input.JOB.log \
+      $cmd JOB=1:"$nj" "$logdir/forward.input.JOB.log" \
         nnet-forward --use-gpu="$use_gpu" in/model/final.feature_transform "$input" \
           ark,scp:nnet_input.JOB.ark,nnet_input.JOB.scp
       merge nnet_input
@@ -294,7 +297,7 @@ if [ "$stage" -le 4 ]; then
     fi
   fi
   for k in $(seq "$last"); do
-    $cmd JOB=1:"$nj" "log/forward.layer$k.JOB.log" \
+    $cmd JOB=1:"$nj" "$logdir/forward.layer$k.JOB.log" \
       nnet-forward --use-gpu="$use_gpu" "${ft_opt[@]}" "$pieces/piece$k.nnet" "$input" \
         "ark,scp:layer$k.JOB.ark,layer$k.JOB.scp"
     input="scp:layer$k.JOB.scp"
@@ -305,7 +308,7 @@ if [ "$stage" -le 4 ]; then
     if [ "$output_type" = loglik ]; then
       out_opts=(--no-softmax=true --class-frame-counts=in/model/ali_train_pdf.counts)
     fi
-    $cmd JOB=1:"$nj" log/forward.output.JOB.log \
+    $cmd JOB=1:"$nj" "$logdir/forward.output.JOB.log" \
       nnet-forward --use-gpu="$use_gpu" "${out_opts[@]}" "$pieces/output.nnet" "$input" \
         ark,scp:output.JOB.ark,output.JOB.scp
     merge output

@@ -33,7 +33,7 @@ def parse_size(text: str, what: str = "--size") -> tuple[int, int]:
 
 def check_size(w: int, h: int, what: str = "size") -> None:
     if w < MIN_SIZE[0] or h < MIN_SIZE[1] or w > MAX_SIZE[0] or h > MAX_SIZE[1]:
-        raise DeepbrainError(f"{what} {w}x{h}: expected {MIN_SIZE[0]}x{MIN_SIZE[1]} .. "
+        raise DeepbrainError(f"{what} {w}x{h}: outside {MIN_SIZE[0]}x{MIN_SIZE[1]} .. "
                              f"{MAX_SIZE[0]}x{MAX_SIZE[1]} (a frame takes 4 bytes a pixel, "
                              f"twice over while it is drawn); choose another {what}")
 

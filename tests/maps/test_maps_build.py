@@ -151,11 +151,14 @@ def test_seed_activities_give_a_valid_map(seed_model, tmp_path, capsys):
     assert s["neighbour_keeping"] > 0.3  # measured 0.39; the seed's own map keeps 0.13
 
 
+UNITS = {1: 40, 2: 36, 3: 32}
+
+
 def small_stats(seed=0):
     from deepbrain.maps.stats import CorpusStats
 
     rng = np.random.default_rng(seed)
-    stats = CorpusStats(5, {1: 40, 2: 36, 3: 32}, reservoir=30)
+    stats = CorpusStats(5, UNITS, reservoir=30)
     for _ in range(20):
         labels = rng.integers(-1, 5, 60)
         x = rng.standard_normal((60, 40)) + labels[:, None] * rng.standard_normal(40)
@@ -173,7 +176,7 @@ def test_the_map_part_gives_the_same_files_with_parallel_jobs(tmp_path):
     runs = {}
     for nj in (1, 3):
         seen = []
-        runs[nj] = maps_from_stats(stats, names, MapWriter(tmp_path / str(nj), (1, 2, 3), False),
+        runs[nj] = maps_from_stats(stats, names, MapWriter(tmp_path / str(nj), (1, 2, 3), False, UNITS),
                                    (1, 2, 3), MapOptions(perplexity=5, plot=nj == 3), nj,
                                    progress=seen.append)
         assert [(p.stage, p.done, p.total) for p in seen] == [("map", i, 3) for i in (1, 2, 3)]
@@ -191,5 +194,6 @@ def test_an_error_in_a_map_worker_is_the_users_error(tmp_path):
 
     with pytest.raises(DeepbrainError, match="too few for t-SNE with perplexity 30"):
         maps_from_stats(small_stats(), ("aa", "iy", "s", "m", "n"),
-                        MapWriter(tmp_path, (1, 2), False), (1, 2), MapOptions(), nj=2)
+                        MapWriter(tmp_path, (1, 2), False, UNITS), (1, 2), MapOptions(),
+                        nj=2)
     assert not list(tmp_path.iterdir())
