@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frame", type=int, default=0, help="the frame to show (0-based)")
     g.add_argument("--screenshot", metavar="PNG", help="render to this PNG and exit")
     g.add_argument("--size", default="1280x720", help="window size for --screenshot")
+
+    from .cli_align import add_parsers as add_align_parsers  # align, evaluate
+    add_align_parsers(sub)
     return p
 
 
@@ -120,10 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="deepbrain: %(message)s")
+    from .cli_align import commands as align_commands
     try:
         return {"activations": cmd_activations, "info": cmd_info,
                 "doctor": cmd_doctor, "build-map": cmd_build_map,
-                "gui": cmd_gui}[args.command](args)
+                "gui": cmd_gui, **align_commands()}[args.command](args)
     except DeepbrainError as e:
         if args.traceback:
             raise
