@@ -19,6 +19,7 @@ utterance, Festival in batches whose output does not depend on the batch.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -200,9 +201,15 @@ def _festival_all(specs: Sequence[VoiceSpec], work: Path, workers: int,
 
 def _babble(sentences: Sequence[str]) -> np.ndarray | None:
     """Other synthetic talkers for babble noise: Flite voices on sentences no utterance
-    speaks, unit RMS each, concatenated (made in the parent, before any fork)."""
+    speaks, unit RMS each, concatenated (made in the parent, before any fork).
+
+    Flite's statistical voices draw excitation noise from libc's ``rand()``, so libc's
+    generator is reset to its start-up state first (``srand(1)``, as at process start):
+    the babble, and the state every fork inherits after it, are then the same on every
+    call, not only in a fresh process."""
     if not flite.available():
         return None
+    ctypes.CDLL(None).srand(ctypes.c_uint(1))
     parts = []
     for k, text in enumerate(sentences):
         voice = FLITE_VOICES[k % len(FLITE_VOICES)]
