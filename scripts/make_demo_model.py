@@ -56,6 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAPS_EVERY = 3  # build-map's corpus: every 3rd train utterance (time; the maps stay stable)
+
+
+def maps_data(work: Path) -> Path:
+    """``WORK/maps-data``: a data dir of every MAPS_EVERY-th train utterance (wav.scp,
+    phones.scp, phones.txt) for deepbrain build-map."""
+    train, d = work / "corpus" / "train", work / "maps-data"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in ("wav.scp", "phones.scp"):
+        lines = (train / name).read_text().splitlines(keepends=True)
+        (d / name).write_text("".join(lines[::MAPS_EVERY]))
+    (d / "phones.txt").write_text((work / "corpus" / "phones.txt").read_text())
+    return d
+
+
 def _after_training(r, work: Path, skip_real: bool) -> tuple[dict | None, dict]:
     """The pictures and the real-speech figures for the README: the training curve, the
     confusion matrix on the held-out voices (deepbrain evaluate) and on real speech."""
@@ -122,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             r = make_model(args.out, work, config, progress, on_epoch=on_epoch,
                            readme=render_readme)
             real, pictures = _after_training(r, work, args.no_real)
+            maps_data(work)
             (args.out / "README.md").write_text(render_readme(r, real=real,
                                                               pictures=pictures))
     except DeepbrainError as e:

@@ -357,34 +357,52 @@ def _files(r: RecipeResult) -> list[str]:
     rows = [f"- `{f}`: {r.sizes[f]} bytes" for f in model_files if f in r.sizes]
     minutes = sum(r.seconds.values()) / 60
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
+    if r.corpus.kind == "voices":
+        by_hand = [
+            "OPENBLAS_NUM_THREADS=1 python scripts/make_demo_model.py --out models/demo "
+            "--work WORK",
+            "deepbrain build-map --model models/demo --data WORK/maps-data "
+            "--labels WORK/maps-data/phones.scp --phones models/demo/phones.txt "
+            "--out models/demo --seed 0 --plot"]
+        maps_from = "every 3rd utterance of the training corpus"
+        needs = ("espeak-ng, libespeak-ng1, wordnet-base, festival, festvox-kallpc16k, "
+                 "festvox-kdlpc16k, festvox-us-slt-hts, flite and ffmpeg (and alsa-utils, "
+                 "klettres-data, ktuberling-data for the real-speech figures)")
+    else:
+        by_hand = [
+            f"python -m deepbrain.corpus CORPUS --utts {sum(r.corpus.utterances.values())} "
+            f"--seed {r.corpus.seed}",
+            "deepbrain build-map --model models/demo --data CORPUS/train "
+            "--labels CORPUS/train/phones.scp --phones CORPUS/phones.txt --out models/demo"]
+        maps_from = "the training corpus"
+        needs = "espeak-ng, libespeak-ng1 and wordnet-base"
+    timing = ", ".join(f"{k} {v:.0f} s" + (" (reused from the work dir)"
+                                           if k == "corpus" and v < 5 else "")
+                       for k, v in r.seconds.items())
     return [
         "## Files, maps and regeneration",
         "",
         *rows,
-        f"- in all {total / 1e6:.1f} MB (without this README).",
+        f"- in all {total / 1e6:.1f} MB (without this README and its pictures).",
         "",
         "The maps (`lda/K/`, each with `summary.json` and `map.png`) are not made by the "
-        "training script: `make demo-model` runs `deepbrain build-map` on this model right "
-        "after it, on the training corpus (the same seed makes the same corpus); by hand:",
+        f"training script: `{COMMAND}` runs `deepbrain build-map` on this model right "
+        f"after it, on {maps_from} (the same seed makes the same corpus); by hand:",
         "",
         "```sh",
-        f"python -m deepbrain.corpus CORPUS --utts {sum(r.corpus.utterances.values())} "
-        f"--seed {r.corpus.seed}",
-        "deepbrain build-map --model models/demo --data CORPUS/train "
-        "--labels CORPUS/train/phones.scp --phones CORPUS/phones.txt --out models/demo",
+        *by_hand,
         "```",
         "",
         "Regenerating the model keeps the maps only when the new `final.nnet` is "
         "byte-identical to the old one (other weights need new maps).",
         "",
         f"`{COMMAND}` regenerates this directory from nothing: the corpus is made in a "
-        f"temporary work dir (not kept), the network trained, tested and written here. "
+        f"work dir, the network trained, tested and written here. "
         f"It is seeded and deterministic: on one machine, with the BLAS thread count pinned "
         f"as the Makefile does, the model files come out byte-identical (other CPUs may "
-        f"round differently). Needs the Debian packages espeak-ng, libespeak-ng1 and "
-        f"wordnet-base.",
+        f"round differently). Needs the Debian packages {needs}.",
         "",
-        f"Time taken: {minutes:.1f} min ({steps}).",
+        f"Time taken by the training script: {minutes:.1f} min ({timing}).",
         "",
     ]
 
