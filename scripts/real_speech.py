@@ -97,6 +97,9 @@ def prepare(work: Path) -> dict[str, Path]:
                           "--out", str(d), "--force"])
         if code not in (0, 10):
             raise SystemExit(f"real_speech: deepbrain align failed on {source} (exit {code})")
+        if not (d / "phones.scp").is_file():
+            print(f"real_speech: nothing of {source} could be aligned", file=sys.stderr)
+            continue
         aligned = set(json_keys(d / "phones.scp"))
         (d / "wav.scp").write_text("".join(f"{w.stem} {w}\n" for w in wavs
                                            if w.stem in aligned))
@@ -132,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                    "here (default: the work dir)")
     args = p.parse_args(argv)
     out = args.out or args.work
+    from deepbrain.align import why_unavailable
+
+    if why_unavailable():
+        print(f"real_speech: {why_unavailable()}", file=sys.stderr)
+        return 1
     dirs = prepare(args.work)
     if not dirs:
         print(f"real_speech: no real recordings found; {INSTALL}", file=sys.stderr)
