@@ -45,7 +45,7 @@ gui: venv
 	  echo "make gui: no pyaudio (apt-get install portaudio19-dev): no recording, silent playback" >&2
 	$(BIN)/deepbrain gui $(if $(MODEL),--model "$(MODEL)") $(if $(WAV),--wav "$(WAV)")
 
-# Regenerate models/demo from nothing (about 2 hours on 2 cores: see models/demo/README.md).
+# Regenerate models/demo from nothing (about 1 h 40 min on 2 busy cores: see README.md).
 # One BLAS thread: the same machine then gives byte-identical model files. Needs Debian's
 # espeak-ng libespeak-ng1 wordnet-base festival festvox-kallpc16k festvox-kdlpc16k
 # festvox-us-slt-hts flite ffmpeg, and for the real-speech figures alsa-utils klettres-data
