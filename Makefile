@@ -46,14 +46,17 @@ gui: venv
 	  echo "make gui: no pyaudio (apt-get install portaudio19-dev): no recording, silent playback" >&2
 	$(BIN)/deepbrain gui $(if $(MODEL),--model "$(MODEL)") $(if $(WAV),--wav "$(WAV)")
 
-# Regenerate models/demo from nothing (~15-20 min on 2 cores). One BLAS thread: the same
-# machine then gives byte-identical model files (and one thread is the fastest here anyway).
-# The maps (lda/K) are then built on the training corpus by deepbrain build-map (~10 min more).
+# Regenerate models/demo from nothing (about 1 h 40 min on 2 busy cores: see README.md).
+# One BLAS thread: the same machine then gives byte-identical model files. Needs Debian's
+# espeak-ng libespeak-ng1 wordnet-base festival festvox-kallpc16k festvox-kdlpc16k
+# festvox-us-slt-hts flite ffmpeg, and for the real-speech figures alsa-utils klettres-data
+# ktuberling-data (evaluation only). The maps (lda/K) are then built by deepbrain build-map
+# on every 3rd training utterance.
 DEMO_WORK ?= build/demo-work
 demo-model: venv
 	rm -rf "$(DEMO_WORK)"
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python scripts/make_demo_model.py --out models/demo --work "$(DEMO_WORK)"
-	$(BIN)/deepbrain build-map --model models/demo --data "$(DEMO_WORK)/corpus/train" \
-	  --labels "$(DEMO_WORK)/corpus/train/phones.ark" --phones models/demo/phones.txt \
+	$(BIN)/deepbrain build-map --model models/demo --data "$(DEMO_WORK)/maps-data" \
+	  --labels "$(DEMO_WORK)/maps-data/phones.scp" --phones models/demo/phones.txt \
 	  --out models/demo --engine numpy --nj 2 --seed 0 --plot --force

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """``make demo-model``: regenerate models/demo from nothing, and say how long it took.
 
-Makes an espeak-ng corpus in a temporary work dir (or ``--work DIR``, kept and reused),
-trains the network (deepbrain.training), tests it on the held-out voices and writes the
-model dir with its examples and README. Seeded and deterministic; pin the BLAS threads
-(the Makefile sets OPENBLAS_NUM_THREADS=1) for byte-identical output.
+Makes the many-voiced corpus (espeak-ng, Festival, Flite, augmented) in a temporary work
+dir (or ``--work DIR``, kept and reused), trains the network (deepbrain.training), tests it
+on the held-out voices, scores it on real recorded speech from Debian packages
+(scripts/real_speech.py: evaluation only, never training) and writes the model dir with its
+examples, pictures (training curve, confusion matrices) and README. Seeded and
+deterministic; pin the BLAS threads (the Makefile sets OPENBLAS_NUM_THREADS=1) for
+byte-identical model files.
 
 example: python scripts/make_demo_model.py --out models/demo
 """
@@ -23,11 +26,12 @@ sys.path.insert(0, str(ROOT / "app"))
 
 from deepbrain.errors import DeepbrainError  # noqa: E402
 from deepbrain.training import RecipeConfig, TrainConfig, make_model  # noqa: E402
-from deepbrain.training.report import render_readme  # noqa: E402
+from deepbrain.training.report import plot_training, render_readme  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d, t = RecipeConfig(), TrainConfig()
+    d = RecipeConfig()
+    t = d.train
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="example: python scripts/make_demo_model.py "
                                        "--out models/demo")
@@ -44,8 +48,59 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"units per hidden layer (default {t.hidden_units})")
     p.add_argument("--workers", type=int, default=d.workers,
                    help=f"corpus synthesis processes (default {d.workers})")
+    p.add_argument("--corpus", default=d.corpus, choices=("voices", "espeak"),
+                   help=f"corpus kind (default {d.corpus})")
+    p.add_argument("--no-real", action="store_true",
+                   help="skip the real-speech evaluation (scripts/real_speech.py)")
     p.add_argument("--traceback", action="store_true", help="show the full trace on errors")
     return p
+
+
+MAPS_EVERY = 3  # build-map's corpus: every 3rd train utterance (time; the maps stay stable)
+
+
+def maps_data(work: Path) -> Path:
+    """``WORK/maps-data``: a data dir of every MAPS_EVERY-th train utterance (wav.scp,
+    phones.scp, phones.txt) for deepbrain build-map."""
+    train, d = work / "corpus" / "train", work / "maps-data"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in ("wav.scp", "phones.scp"):
+        lines = (train / name).read_text().splitlines(keepends=True)
+        (d / name).write_text("".join(lines[::MAPS_EVERY]))
+    (d / "phones.txt").write_text((work / "corpus" / "phones.txt").read_text())
+    return d
+
+
+def _after_training(r, work: Path, skip_real: bool) -> tuple[dict | None, dict]:
+    """The pictures and the real-speech figures for the README: the training curve, the
+    confusion matrix on the held-out voices (deepbrain evaluate) and on real speech."""
+    import json
+
+    from deepbrain.cli import main as deepbrain
+
+    out = Path(r.model_dir)
+    plot_training(r.epochs, out / "training.png")
+    pictures = {"training": "training.png"}
+    test = work / "corpus" / "test"
+    code = deepbrain(["evaluate", "--model", str(out), "--data", str(test), "--labels",
+                      str(test / "phones.scp"), "--plot", str(out / "confusion-synthetic.png"),
+                      "--title", "held-out synthetic voices"])
+    if code == 0:
+        pictures["confusion-synthetic"] = "confusion-synthetic.png"
+    if skip_real:
+        return None, pictures
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import real_speech
+
+    started = time.monotonic()
+    code = real_speech.main(["--model", str(out), "--work", str(work / "real-speech"),
+                             "--out", str(out)])
+    print(f"real speech scored in {time.monotonic() - started:.0f} s", flush=True)
+    if code != 0 or not (out / "real-speech.json").is_file():
+        print("make_demo_model: no real-speech figures (see above)", file=sys.stderr)
+        return None, pictures
+    pictures["confusion-real"] = "confusion-real.png"
+    return json.loads((out / "real-speech.json").read_text()), pictures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = RecipeConfig(utts=args.utts, seed=args.seed, workers=args.workers,
+                              corpus=args.corpus,
                               train=TrainConfig(hidden_layers=args.layers,
                                                 hidden_units=args.units, epochs=args.epochs,
                                                 seed=args.seed))
@@ -80,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             r = make_model(args.out, work, config, progress, on_epoch=on_epoch,
                            readme=render_readme)
+            real, pictures = _after_training(r, work, args.no_real)
+            maps_data(work)
+            (args.out / "README.md").write_text(render_readme(r, real=real,
+                                                              pictures=pictures))
     except DeepbrainError as e:
         if args.traceback:
             traceback.print_exc()

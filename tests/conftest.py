@@ -30,6 +30,17 @@ def needs_espeak() -> None:
 
 
 @pytest.fixture(scope="session")
+def needs_voices(needs_espeak) -> None:
+    """Skip where the many-voiced corpus cannot be made (CI installs festival, its voices,
+    flite and ffmpeg with apt)."""
+    from deepbrain.corpus.voices import why_unavailable as voices_unavailable
+
+    reason = voices_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
 def golden() -> Path:
     if not (GOLDEN / "README.md").is_file():
         pytest.skip(f"Kaldi golden outputs not found at {GOLDEN} (../shared is beside the "

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "AAC, real time; needs ffmpeg) at --size and exit")
     g.add_argument("--force", action="store_true", help="replace an existing --screenshot "
                    "PNG or --video")
+
+    from .cli_align import add_parsers as add_align_parsers  # align, evaluate
+    add_align_parsers(sub)
     return p
 
 
@@ -192,12 +195,15 @@ class _HeldWarnings(logging.Handler):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cli_align import commands as align_commands
+
     held = _HeldWarnings()
     root = logging.getLogger()
     root.addHandler(held)
     root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
     command = {"activations": cmd_activations, "info": cmd_info, "doctor": cmd_doctor,
-               "build-map": cmd_build_map, "gui": cmd_gui, "models": cmd_models}[args.command]
+               "build-map": cmd_build_map, "gui": cmd_gui, "models": cmd_models,
+               **align_commands()}[args.command]
     interrupts = None
     try:
         with signals_as_interrupts() as interrupts:

@@ -13,8 +13,9 @@ from deepbrain.training.report import render_readme
 
 
 @pytest.fixture(scope="session")
-def smoke(needs_espeak, tmp_path_factory):
-    """(work dir, model dir, RecipeResult) of the recipe on 12 utterances and one epoch."""
+def smoke(needs_voices, tmp_path_factory):
+    """(work dir, model dir, RecipeResult) of the recipe (the many-voiced corpus) on 12
+    utterances and one epoch."""
     root = tmp_path_factory.mktemp("smoke")
     epochs = []
     result = make_model(root / "model", root / "work", SMOKE, on_epoch=epochs.append,

@@ -2,7 +2,9 @@
 accuracy the README reports, and (marker ``kaldi``) real Kaldi reads every file and computes
 the same numbers from its own features."""
 
+import json
 import shlex
+from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -14,6 +16,7 @@ from deepbrain.model import load_model
 from deepbrain.nnet1 import nnet_bytes, read_nnet
 from deepbrain.pipeline import Request, compute_activations, utterances_from_wavs
 
+ALSA = Path("/usr/share/sounds/alsa")
 LAYERS = (1, 2, 3, 4, 5)
 UNITS = 512
 
@@ -58,8 +61,48 @@ def test_examples_run_through_the_numpy_engine_and_are_recognised(numpy_acts):
 def test_readme_reports_provenance_and_results():
     text = (DEMO / "README.md").read_text()
     for needle in ("Test frame accuracy", "espeak-ng 1.", "Kruskal-Wallis", "| epoch |",
-                   "deepbrain build-map", "MIT", "GPL-3.0", "make demo-model"):
+                   "deepbrain build-map", "MIT", "GPL-3.0", "make demo-model", "Festival",
+                   "Flite", "Real speech (never trained on)", "festvox-us-slt-hts"):
         assert needle in text, needle
+    for picture in ("training.png", "confusion-real.png", "confusion-synthetic.png"):
+        assert f"]({picture})" in text and (DEMO / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readme_real_speech_figures_are_the_measured_ones():
+    real = json.loads((DEMO / "real-speech.json").read_text())
+    text = (DEMO / "README.md").read_text()
+    assert {"alsa", "klettres-en", "klettres-en_GB", "ktuberling", "all"} <= set(real)
+    for source, r in real.items():
+        row = f"| {r['utterances']} | {r['speech_frames']} | " \
+              f"{100 * r['speech_accuracy']:.1f} % | {r['silence_frames']} | " \
+              f"{100 * r['silence_accuracy']:.1f} % |"
+        assert row in text, source
+
+
+def test_the_real_dev_set_scores_as_the_readme_says(tmp_path):
+    """The alsa-utils clips (the dev set) aligned and scored again: the same figures."""
+    from deepbrain import align
+    from deepbrain.cli import main
+
+    wavs = sorted(p for p in ALSA.glob("*.wav") if p.stem != "Noise")
+    if not wavs:
+        pytest.skip("alsa-utils is not installed (apt-get install alsa-utils): no real clip")
+    if align.why_unavailable():
+        pytest.skip(align.why_unavailable())
+    text = tmp_path / "text"
+    text.write_text("".join(f"{p.stem} {p.stem.replace('_', ' ').lower()}\n" for p in wavs))
+    js = tmp_path / "r.json"
+    assert main(["evaluate", *map(str, wavs), "--transcripts", str(text), "--model",
+                 str(DEMO), "--resample", "--json", str(js)]) == 0
+    got = json.loads(js.read_text())
+    want = json.loads((DEMO / "real-speech.json").read_text())["alsa"]
+    # scripts/real_speech.py converts to 16 kHz with ffmpeg, this resamples with scipy:
+    # the same clips, a slightly different signal (and so alignment)
+    assert got["speech_frames"] + got["silence_frames"] == \
+        want["speech_frames"] + want["silence_frames"]
+    assert abs(got["speech_frames"] - want["speech_frames"]) <= 0.02 * want["speech_frames"]
+    assert abs(got["speech_accuracy"] - want["speech_accuracy"]) < 0.03
+    assert abs(got["silence_accuracy"] - want["silence_accuracy"]) < 0.03
 
 
 # -- with real Kaldi -------------------------------------------------------------------------

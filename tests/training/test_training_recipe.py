@@ -24,12 +24,12 @@ def test_smoke_model_dir_describes_itself(smoke):
     for f in MODEL_FILES + ("README.md", "examples/text", "examples/phones.ark"):
         assert (d / f).is_file(), f
     assert not (d / "lda").exists()
-    assert (d / "cmvn_opts").read_text() == "--norm-means=true --norm-vars=false\n"
+    assert (d / "cmvn_opts").read_text() == "--norm-means=true --norm-vars=true\n"
     assert (d / "splice_opts").read_text() == "--left-context=3 --right-context=3\n"
     assert "--dither=0" in (d / "conf" / "mfcc.conf").read_text().split()
     m = load_model(d)
     assert m.mfcc.num_ceps == 13 and not m.mfcc.use_energy and m.mfcc.dither == 0
-    assert m.cmvn.norm_means and not m.cmvn.norm_vars and not m.cmvn.per_speaker
+    assert m.cmvn.norm_means and m.cmvn.norm_vars and not m.cmvn.per_speaker
     assert (m.splice.left_context, m.splice.right_context) == (3, 3)
     assert m.transform.shape == (40, 91)
     assert [c.marker for c in m.feature_transform.components] == \

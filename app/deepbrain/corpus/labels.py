@@ -41,6 +41,8 @@ DARK_L_SPLIT = (0.45, 0.85)
 UNIT_SPLIT = (0.35, 0.75)
 _BEFORE_VOICE_BAR = VOWELS | {"l", "r", "w", "y"}
 _MIN_EVENT = acoustics.ms_to_samples(1)  # a shorter l event is espeak's zero-length dark l
+_STOP_IDS = frozenset(PHONE_IDS[p] for p in ("p", "t", "k", "b", "d", "g", "ch", "jh"))
+MAX_CLOSURE_MS = 150  # a longer zero run before a stop is a pause, not a closure
 
 
 @dataclass
@@ -135,19 +137,28 @@ def voiced_closures(x: np.ndarray, segs: list[_Seg]) -> list[_Seg]:
     return out
 
 
-def sample_labels(x: np.ndarray, events) -> np.ndarray:
-    """Phone ids (phones.txt) for every sample of ``x`` (22050 Hz), all fixes applied."""
+def sample_labels(x: np.ndarray, events, closures_as_sil: bool = True) -> np.ndarray:
+    """Phone ids (phones.txt) for every sample of ``x`` (22050 Hz), all fixes applied.
+
+    ``closures_as_sil=False`` gives a stop's closure to the stop instead (fix 5 is skipped
+    and a digital-zero run that ends where a stop or affricate starts takes its label): the
+    ARPAbet convention of CMUdict-based forced aligners (pocketsphinx), of Festival's and
+    Flite's segments, where a stop spans its closure and its release."""
     segs = raw_segments(events, len(x))
     drop_linking_r(segs)
     segs = split_units(x, attach_dark_l(segs))
     move_onsets(x, segs)
-    segs = voiced_closures(x, segs)
+    if closures_as_sil:
+        segs = voiced_closures(x, segs)
     labels = np.full(len(x), SIL, dtype=np.int8)
     for s in segs:
         if s.length > 0:
             labels[s.start:s.end] = PHONE_IDS[s.labels[0]]
     for start, end in acoustics.zero_runs(x):
-        labels[start:end] = SIL
+        after = int(labels[end]) if end < len(x) else SIL
+        keep = not closures_as_sil and after in _STOP_IDS and \
+            end - start <= acoustics.ms_to_samples(MAX_CLOSURE_MS)
+        labels[start:end] = after if keep else SIL
     return labels
 
 

@@ -61,6 +61,18 @@ ESPEAK_TO_TIMIT: dict[str, tuple[str, ...]] = {
     "aI@": ("ay", "ah"), "aU@": ("aw", "er"),
 }
 
+# ARPAbet (CMUdict, Festival's and Flite's US phone sets, pocketsphinx's en-us model) ->
+# TIMIT-39, folded as Lee & Hon; case and stress digits are ignored. Festival and Flite
+# mark pauses ``pau`` (and ``h#``/``brth``); pocketsphinx ``SIL`` and noise words ``+NSN+``,
+# ``+SPN+`` (all sil: no phone is spoken there).
+ARPABET_TO_TIMIT: dict[str, str] = {
+    **{p: p for p in PHONES},
+    "ao": "aa", "ax": "ah", "axr": "er", "ix": "ih", "ux": "uw", "el": "l", "em": "m",
+    "en": "n", "nx": "n", "zh": "sh", "hv": "hh", "dx": "dx",
+    "pau": "sil", "h#": "sil", "brth": "sil", "sp": "sil", "spn": "sil", "nsn": "sil",
+    "+nsn+": "sil", "+spn+": "sil", "+breath+": "sil", "+noise+": "sil",
+}
+
 _STRESS_MARKS = "',%="
 
 
@@ -72,6 +84,11 @@ def normalize_mnemonic(name: str) -> str:
 def to_timit(name: str) -> tuple[str, ...] | None:
     """The TIMIT-39 label(s) for an espeak mnemonic, or None if the table lacks it."""
     return ESPEAK_TO_TIMIT.get(normalize_mnemonic(name))
+
+
+def arpabet_to_timit(name: str) -> str | None:
+    """The TIMIT-39 label of an ARPAbet phone (``AO1``, ``ao``, ``SIL``...), or None."""
+    return ARPABET_TO_TIMIT.get(name.lower().rstrip("012"))
 
 
 def phones_txt() -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from ..features import transform_feats
 from ..model import load_model
 from ..nnet1 import Nnet
+from ..options import CmvnOptions
 from ..pipeline import CancelHook, ProgressHook, check_cancel, read_wav_scp
 from .errors import TrainingError
 from .evaluation import (Evaluation, all_labels, read_labels, run_test, split_sample,
@@ -32,17 +33,27 @@ from .trainer import EpochReport, SplicedInput, TrainConfig, initial_network, tr
 from .transforms import STATES, Lda, acc_lda, est_lda, frame_classes, make_feature_transform
 
 
+CORPORA = ("voices", "espeak")
+
+
 @dataclass(frozen=True)
 class RecipeConfig:
-    """What to make. The defaults are the shipped demo model's."""
+    """What to make. The defaults are the shipped demo model's.
 
-    utts: int = 3000
+    ``corpus``: ``voices`` (espeak-ng, Festival and Flite voices, augmented:
+    :mod:`deepbrain.corpus.voices`) or ``espeak`` (espeak-ng alone, clean: the first demo
+    model's). ``norm_vars``: per-utterance CMVN normalises variances too (what a model
+    that meets many microphones wants; the first demo model normalised means only)."""
+
+    utts: int = 4400
     seed: int = 0
     workers: int = 2
+    corpus: str = "voices"
+    norm_vars: bool = True
     lda_dim: int = 40
     context: int = 5           # the feature transform's splice: -5..5
     valid_share: float = 0.05  # of the train utterances, for the learning-rate schedule
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = TrainConfig(epochs=8)
     examples: int = 4          # one per held-out voice
     example_seconds: float = 3.0
     per_phone: int = 100       # frames per phone for the selectivity test
@@ -60,13 +71,16 @@ class CorpusInfo:
     voices: tuple[str, ...]
     espeak_ng_version: str
     text_source: str
+    kind: str = "espeak"
+    raw: Mapping = field(default_factory=dict)  # the whole corpus.json
 
     @classmethod
     def read(cls, corpus: Path) -> "CorpusInfo":
         info = json.loads((corpus / "corpus.json").read_text())
         return cls(info["seed"], info["utterances"], info["audio_seconds"],
                    tuple(info["held_out_voices"]), tuple(info["variants"]),
-                   info["espeak_ng_version"], info["text_source"])
+                   info["espeak_ng_version"], info["text_source"],
+                   info.get("kind", "espeak"), info)
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +117,7 @@ def make_model(out_dir: str | Path, work_dir: str | Path, config: RecipeConfig =
     clock.lap("corpus")
     phones_txt = (corpus / "phones.txt").read_text()
     phones = [line.split()[0] for line in phones_txt.splitlines() if line.strip()]
-    front_end = FrontEnd()
+    front_end = FrontEnd(cmvn=CmvnOptions(norm_vars=config.norm_vars))
     frames = read_split(corpus / "train", front_end, progress, cancel)
     clock.lap("features")
     lda, lda_classes, frames, feature_transform = _transforms(frames, len(phones), config)
@@ -179,17 +193,23 @@ class _Clock:
 
 
 def _corpus(corpus: Path, config: RecipeConfig, progress, cancel) -> Path:
-    """The corpus in ``corpus``: reused when corpus.json says it is this seed and size."""
+    """The corpus in ``corpus``: reused when corpus.json says it is this kind, seed and
+    size."""
     from ..corpus import make_corpus
+    from ..corpus.voices import make_voices_corpus
 
+    if config.corpus not in CORPORA:
+        raise TrainingError(f"unknown corpus kind {config.corpus!r}; choose from "
+                            f"{', '.join(CORPORA)}")
     info = corpus / "corpus.json"
     if info.is_file():
         made = json.loads(info.read_text())
-        if made.get("seed") == config.seed and sum(made.get("utterances", {}).values()) == \
-                config.utts:
+        if made.get("seed") == config.seed and made.get("kind", "espeak") == config.corpus \
+                and sum(made.get("utterances", {}).values()) == config.utts:
             return corpus
-    make_corpus(corpus, config.utts, config.seed, workers=config.workers, progress=progress,
-                cancel=cancel, force=True)
+    make = make_voices_corpus if config.corpus == "voices" else make_corpus
+    make(corpus, config.utts, config.seed, workers=config.workers, progress=progress,
+         cancel=cancel, force=True)
     return corpus
 
 
