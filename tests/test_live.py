@@ -38,7 +38,8 @@ def test_frames_computed_live_do_not_change_when_more_audio_arrives(tmp_path):
         assert len(seen) == final.rows - live._computer.context[1]
         for t, layers in seen.items():
             for k, row in layers.items():
-                np.testing.assert_allclose(row, final.layers[k][t], rtol=1e-5, atol=1e-5)
+                # float32 sums taken over other row counts (the tiny net's weights are large)
+                np.testing.assert_allclose(row, final.layers[k][t], rtol=1e-4, atol=1e-4)
 
 
 def test_with_the_models_global_statistics_it_is_apply_cmvn_online(tmp_path):

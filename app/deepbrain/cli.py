@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import select
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .console import reader_gone, say
 from .errors import DeepbrainError
 from .interrupts import exit_code as interrupt_exit_code, signals_as_interrupts
 
@@ -209,49 +208,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         with signals_as_interrupts() as interrupts:
             code = command(args)
         for line in held.held:
-            _say(line)
+            say(line)
         return code
     except BaseException as e:
         stop = interrupts.as_exception(e) if interrupts is not None else None
         if stop is not None:
-            _say(f"deepbrain: interrupted ({stop or 'SIGINT'})")
+            say(f"deepbrain: interrupted ({stop or 'SIGINT'})")
             return interrupt_exit_code(stop)
-        if isinstance(e, BrokenPipeError) and _reader_gone():
+        if isinstance(e, BrokenPipeError) and reader_gone():
             return 141  # what a shell reports for a command killed by SIGPIPE
         if not isinstance(e, DeepbrainError) or args.traceback:
             raise
-        _say(f"deepbrain: error: {e}")
+        say(f"deepbrain: error: {e}")
         return e.exit_code
     finally:
         root.removeHandler(held)
-
-
-def _say(line: str) -> None:
-    """The one line on stderr; a reader of stderr that went away does not change the code."""
-    try:
-        print(line, file=sys.stderr)
-    except BrokenPipeError:
-        _reader_gone()
-
-
-def _reader_gone() -> bool:
-    """Whether the reader of stdout or stderr went away (``deepbrain doctor | head -1``): a
-    pipe without readers polls as an error. Such a stream is pointed at /dev/null, so that
-    nothing more (not even the flush at exit) fails on it."""
-    gone = False
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            fd = stream.fileno()
-        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
-            continue
-        poll = select.poll()
-        poll.register(fd, select.POLLOUT)
-        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
-            gone = True
-    return gone
 
 
 def cmd_activations(args) -> int:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from .console import say
 from .errors import DeepbrainError, OutputExistsError
 
 ALIGN_OUTPUTS = ("phones.ctm", "phones.ark", "phones.scp", "phones.txt")
@@ -113,7 +113,7 @@ def cmd_align(args) -> int:
     texts = _transcripts(args, utts)
     done, failed = _align_all(utts, texts, args.channel)
     for message in failed:
-        print(f"deepbrain: error: {message}", file=sys.stderr)
+        say(f"deepbrain: error: {message}")
     if not done:
         raise AlignError(f"no utterance could be aligned ({len(failed)} failed); nothing "
                          f"written to {out}")
@@ -162,7 +162,7 @@ def cmd_evaluate(args) -> int:
         utts = utterances_from_wavs(args.wavs)
         done, failed = _align_all(utts, _transcripts(args, utts), None)
         for message in failed:
-            print(f"deepbrain: error: {message}", file=sys.stderr)
+            say(f"deepbrain: error: {message}")
         if not done:
             raise DeepbrainError(f"no utterance could be aligned ({len(failed)} failed); "
                                  f"nothing to score")

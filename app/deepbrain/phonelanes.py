@@ -12,6 +12,7 @@ Three sources, each giving :class:`~deepbrain.segments.PhoneSegment` s in frames
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,8 +166,8 @@ def lane_from_output(output: np.ndarray, phones: Sequence[str] | None) -> PhoneL
 
 def aligner_unavailable() -> str | None:
     """Why transcripts cannot be aligned here, or None when they can."""
-    try:
-        from . import align
+    try:  # through sys.modules (not the package's attribute), so a stand-in can be put there
+        align = importlib.import_module("deepbrain.align")
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("deepbrain"):
             return ("aligning a transcript needs the aligner (deepbrain.align), which this "
@@ -188,8 +189,7 @@ def lane_from_text(audio, text: str, utt_id: str, num_frames: int) -> PhoneLane:
     reason = aligner_unavailable()
     if reason:
         raise DeepbrainError(f"--text: {reason}")
-    from .align import align_audio
-
+    align_audio = importlib.import_module("deepbrain.align").align_audio
     segments = list(align_audio(audio, text, utt_id=utt_id))
     if not segments:
         raise DeepbrainError(f"--text: the aligner found no phones for {text[:60]!r}")

@@ -99,23 +99,34 @@ def test_a_cluster_jobs_log_is_read_as_run_pl_s(tmp_path):
     assert "Stack-Trace" not in text and "SLURM" not in text
 
 
-def test_the_work_dir_is_ready_for_queue_and_slurm_jobs(tmp_path, monkeypatch):
-    recipes = tmp_path / "recipes"
-    shutil.copytree(ROOT / "kaldi_recipes", recipes, ignore=shutil.ignore_patterns("data", "exp"))
-    (recipes / "conf" / "slurm.conf").write_text("command sbatch -p test\n")
-    monkeypatch.setenv("DEEPBRAIN_KALDI_RECIPES", str(recipes))
-    kaldi = kaldi_engine.KaldiInstall(tmp_path / "kaldi root's", "test")
-    work = tmp_path / "work"
-    (work / "conf").mkdir(parents=True)
-    kaldi_engine._job_files(kaldi, work)
-    assert (work / "conf" / "slurm.conf").read_text() == "command sbatch -p test\n"
-    assert not (work / "conf" / "queue.conf").exists()
-    r = subprocess.run(["bash", "-c", ". ./path.sh; echo \"$KALDI_ROOT\""], cwd=work,
+def test_the_out_dir_is_ready_for_queue_and_slurm_jobs(tmp_path, tiny_model):
+    """Their job scripts cd into getact.sh's out dir and source ./path.sh, and read
+    conf/slurm.conf there: getact.sh puts both there (the user's conf from the directory it
+    is started in). A Kaldi tree without binaries gets it as far as that."""
+    root = tmp_path / "kaldi root's"
+    for d in ("src/featbin", "src/nnetbin", "src/bin", "egs/wsj/s5/utils"):
+        (root / d).mkdir(parents=True)
+    here = tmp_path / "here"
+    (here / "conf").mkdir(parents=True)
+    (here / "conf" / "slurm.conf").write_text("command sbatch -p test\n")
+    data = here / "data"
+    data.mkdir()
+    wav = here / "a.wav"
+    wav.write_bytes(wav_bytes(speechlike(0.3)))
+    (data / "wav.scp").write_text(f"a {wav}\n")
+    (data / "utt2spk").write_text("a a\n")
+    (data / "spk2utt").write_text("a a\n")
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "getact.sh"), "--cmd", "slurm.pl",
+                        "data", str(tiny_model), "exp"], cwd=here, capture_output=True,
+                       text=True, env=dict(os.environ, KALDI_ROOT=str(root)))
+    assert r.returncode != 0 and "nnet-info" in r.stderr  # stopped where Kaldi is needed
+    exp = here / "exp"
+    assert (exp / "conf" / "slurm.conf").read_text() == "command sbatch -p test\n"
+    assert not (exp / "conf" / "queue.conf").exists()
+    r = subprocess.run(["bash", "-c", ". ./path.sh; echo \"$KALDI_ROOT\""], cwd=exp,
                        capture_output=True, text=True)   # sourced as the job scripts do
-    assert r.stdout.strip() == str(tmp_path / "kaldi root's")
-    assert "kaldi root's/src/featbin is missing" in r.stderr   # the recipes' path.sh ran
-    with pytest.raises(KaldiError, match=r"work dir may hold only letters.*TMPDIR"):
-        kaldi_engine._job_files(kaldi, tmp_path / "a b")
+    assert r.stdout.strip() == str(root)
+    assert "src/featbin" not in r.stderr                   # the recipes' path.sh found it
 
 
 def fake_root(tmp_path, binaries):
