@@ -71,12 +71,6 @@ def _align_all(utts, texts: dict[str, str], channel: int | None):
     done, failed = {}, []
     for u in utts:
         try:
-            try:
-                u.utt_id.encode("utf-8")
-            except UnicodeEncodeError:
-                raise AlignError(f"{os.fsencode(u.path)!r}: the file name is not UTF-8 text, "
-                                 f"and the utterance id (its stem) must be; rename the "
-                                 f"file") from None
             if u.utt_id not in texts:
                 raise AlignError(f"{u.path}: no transcript for utterance {u.utt_id}; add a "
                                  f"line '{u.utt_id} words...' to the transcripts")
