@@ -51,7 +51,7 @@ def venv(dist, tmp_path_factory):
     wheel, _ = dist
     v = tmp_path_factory.mktemp("venv") / "v"
     sh(sys.executable, "-m", "venv", v)
-    r = sh(v / "bin" / "pip", "install", "--quiet", wheel, check=False)
+    r = sh(v / "bin" / "pip", "install", "--quiet", wheel, check=False, env=clean_env())
     if r.returncode != 0:
         pytest.skip(f"cannot install the wheel's dependencies here: "
                     f"{r.stderr.strip().splitlines()[-1]}")
@@ -129,7 +129,7 @@ def test_installed_gui_takes_a_screenshot(venv, elsewhere):
         pytest.skip("needs a display (Xvfb)")
     bin_ = venv / "bin"
     r = sh(bin_ / "pip", "install", "--quiet", "PyQt5>=5.15", "pyqtgraph>=0.13.7",
-           "PyOpenGL>=3.1", check=False)
+           "PyOpenGL>=3.1", check=False, env=clean_env())
     if r.returncode != 0:
         pytest.skip(f"cannot install the gui extra here: {r.stderr.strip().splitlines()[-1]}")
     env = clean_env(KALDI_ROOT="")

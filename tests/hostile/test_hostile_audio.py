@@ -87,9 +87,9 @@ def test_a_broken_wav_with_a_non_utf8_name_is_one_line(tmp_path, tiny_model):
     Path(os.fsdecode(bad)).write_bytes(b"RIFF....WAVEjunk")
     r = deepbrain("activations", bad, "--model", tiny_model, "--out", tmp_path / "out",
                   "--engine", "numpy", "-q")
-    assert r.returncode == 3  # stderr shows the bytes that are not UTF-8 as escapes
+    assert r.returncode == 3  # stderr shows the bytes that are not UTF-8 as \x escapes
     assert r.stderr == b"deepbrain: error: " + os.fsencode(tmp_path) + \
-        b"/\\udcfe\\udcff.wav: no fmt  chunk; the wav is truncated or corrupt\n"
+        b"/\\xfe\\xff.wav: no fmt  chunk; the wav is truncated or corrupt\n"
 
 
 # -- item 12: absurd rates with --resample ---------------------------------------------------

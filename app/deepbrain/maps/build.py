@@ -207,11 +207,14 @@ class MapWriter:
         self.tmp = self.out / f".lda.partial-{os.getpid()}"
 
     def __enter__(self) -> "MapWriter":
-        missing = [d for d in (self.out, *self.out.parents) if not d.exists()]
-        shutil.rmtree(self.tmp, ignore_errors=True)  # left by a killed run with this PID
-        self.tmp.mkdir(parents=True)
-        self._made = missing[::-1]  # folders this writer made, outermost first
-        return self
+        self._made = [d for d in (self.out, *self.out.parents) if not d.exists()][::-1]
+        try:  # a signal between the mkdir and the with block must not leave the folder
+            shutil.rmtree(self.tmp, ignore_errors=True)  # left by a killed run with this PID
+            self.tmp.mkdir(parents=True)
+            return self
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
 
     def layer_dir(self, k: int) -> Path:
         d = self.tmp / str(k)
