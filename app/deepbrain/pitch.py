@@ -152,7 +152,9 @@ def _check_numbers(opts) -> None:
         v = getattr(opts, f.name)
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a finite number")
-        if isinstance(v, float) and not np.isfinite(F32(v)):
+        with np.errstate(over="ignore"):
+            too_big = isinstance(v, float) and not np.isfinite(F32(v))
+        if too_big:
             raise ValueError(f"--{f.name.replace('_', '-')}={v} does not fit a float")
         if isinstance(v, int) and not isinstance(v, bool) and not -2**31 <= v < 2**31:
             raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a 32-bit integer")
