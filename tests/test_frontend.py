@@ -285,3 +285,37 @@ def test_pitch_noise_continues_over_utterances(tmp_path):
     assert np.array_equal(first[:, :15], second[:, :15])   # mfcc, pov, log-pitch
     assert not np.array_equal(first[:, 15], second[:, 15])  # the delta-pitch's noise
     assert np.array_equal(first[:, 16], second[:, 16])     # raw log-pitch
+
+
+def test_cli_utt2spk_gives_per_speaker_statistics(tmp_path, capsys):
+    """deepbrain activations --scp --utt2spk on a steps dir: CMVN with variances over each
+    speaker's utterances, deltas kept as a result of their own."""
+    import kaldiio
+
+    from deepbrain.cli import main
+    from deepbrain.features import apply_cmvn, compute_cmvn_stats
+    from deepbrain.results import existing_results
+
+    model = steps_fbank_model(tmp_path / "m")
+    scp, utt2spk = [], []
+    for i, spk in enumerate("aab"):
+        p = tmp_path / f"u{i}.wav"
+        p.write_bytes(wav_bytes(speechlike(0.5 + 0.2 * i, seed=i)))
+        scp.append(f"{spk}-u{i} {p}\n")
+        utt2spk.append(f"{spk}-u{i} {spk}\n")
+    (tmp_path / "wav.scp").write_text("".join(scp))
+    (tmp_path / "utt2spk").write_text("".join(utt2spk))
+    out = tmp_path / "out"
+    code = main(["activations", "--scp", str(tmp_path / "wav.scp"), "--utt2spk",
+                 str(tmp_path / "utt2spk"), "--model", str(model), "--out", str(out),
+                 "--engine", "numpy", "--keep-intermediate", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert {"feats.ark", "cmvn.ark", "cmvn_feats.ark", "deltas.ark"} <= \
+        set(existing_results(out))
+    feats = dict(kaldiio.load_scp(str(out / "feats.scp")))
+    normed = dict(kaldiio.load_scp(str(out / "cmvn_feats.scp")))
+    opts = load_model(model).frontend.cmvn
+    a = compute_cmvn_stats([feats["a-u0"], feats["a-u1"]])
+    for utt, stats in (("a-u0", a), ("a-u1", a), ("b-u2", compute_cmvn_stats(feats["b-u2"]))):
+        assert np.allclose(normed[utt], apply_cmvn(feats[utt], stats, opts), atol=1e-6), utt
+    assert opts.norm_vars and abs(float(normed["b-u2"].std(axis=0).mean()) - 1) < 1e-3
