@@ -173,3 +173,26 @@ def test_report_maxima():
           "sweep (scale: Kaldi's largest |x| there):")
     for (engine, kind, name, audio), (diff, scale) in sorted(MAXIMA.items()):
         print(f"  {engine:<6} {kind:<13} {name:<11} {audio:<7} {diff:.3g}  (scale {scale:.3g})")
+
+
+def test_cli_utt2spk_in_both_engines(built, utts, tmp_path, capsys):
+    """deepbrain activations --scp --utt2spk, numpy and kaldi: per-speaker statistics in both,
+    the same as Kaldi's own (speaker A's two utterances share theirs)."""
+    import kaldiio
+
+    from deepbrain.cli import main
+
+    model, ref = _model(built, "fbank_deltas")
+    (tmp_path / "wav.scp").write_text("".join(f"{u.utt_id} {u.path}\n" for u in utts))
+    (tmp_path / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in SPEAKERS.items()))
+    for engine in ("numpy", "kaldi"):
+        out = tmp_path / engine
+        code = main(["activations", "--scp", str(tmp_path / "wav.scp"), "--utt2spk",
+                     str(tmp_path / "utt2spk"), "--model", str(model), "--out", str(out),
+                     "--engine", engine, "--keep-intermediate", "-q"])
+        assert code == 0, capsys.readouterr().err
+        normed = dict(kaldiio.load_scp(str(out / "cmvn_feats.scp")))
+        layer2 = dict(kaldiio.load_scp(str(out / "layer2.scp")))
+        for u in ("utt1", "utt2", "utt3"):
+            assert np.abs(normed[u] - ref["cmvn_feats"][u]).max() <= 2e-4 * 4, (engine, u)
+            assert np.abs(layer2[u] - ref["layer2"][u]).max() <= 2e-4, (engine, u)
