@@ -301,8 +301,11 @@ fi
 # -- inputs ----------------------------------------------------------------------------------
 . "$_recipes/path.sh" || exit 1
 
-if [ "$output_type" = loglik ] && $write_output && [ ! -f "$model/ali_train_pdf.counts" ]; then
-  die "--output-type loglik needs $model/ali_train_pdf.counts"
+# Class-frame counts as steps/nnet/decode.sh picks them: prior_counts first.
+counts=ali_train_pdf.counts
+[ ! -f "$model/prior_counts" ] || counts=prior_counts
+if [ "$output_type" = loglik ] && $write_output && [ ! -f "$model/$counts" ]; then
+  die "--output-type loglik needs $model/prior_counts or $model/ali_train_pdf.counts"
 fi
 if [ "$cmvn_type" = online ] && ! command -v apply-cmvn-online > /dev/null; then
   die "$model/online_cmvn_opts asks for apply-cmvn-online, which is not in $KALDI_ROOT/src/online2bin; build it (make -C src online2bin)"
@@ -539,7 +542,7 @@ if [ "$stage" -le 5 ]; then
   if $write_output; then
     out_opts=()
     if [ "$output_type" = loglik ]; then
-      out_opts=(--no-softmax=true --class-frame-counts=in/model/ali_train_pdf.counts)
+      out_opts=(--no-softmax=true "--class-frame-counts=in/model/$counts")
     fi
     $cmd JOB=1:"$nj" log/forward.output.JOB.log \
       nnet-forward --use-gpu="$use_gpu" "${out_opts[@]}" "$pieces/output.nnet" "$input" \

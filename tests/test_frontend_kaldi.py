@@ -47,6 +47,7 @@ def built(kaldi, utts, tmp_path_factory):
             continue  # its tests skip, saying why
         model = make_model(kaldi, kind, root / kind, data, root / f"work-{kind}")
         made[kind] = (model, reference(kaldi, kind, model, data, root / f"ref-{kind}"))
+    made["data"] = data
     return made
 
 
@@ -194,3 +195,32 @@ def test_cli_utt2spk_in_both_engines(built, utts, tmp_path, capsys):
         for u in ("utt1", "utt2", "utt3"):
             assert np.abs(normed[u] - ref["cmvn_feats"][u]).max() <= 2e-4 * 4, (engine, u)
             assert np.abs(layer2[u] - ref["layer2"][u]).max() <= 2e-4, (engine, u)
+
+
+def test_recipe_loglik_uses_prior_counts_first(built, kaldi, tmp_path):
+    """getact.sh --output-type loglik divides by prior_counts where there is one, as
+    steps/nnet/decode.sh picks it, else ali_train_pdf.counts."""
+    import shutil
+    import subprocess
+
+    import kaldiio
+
+    model, _ = _model(built, "fbank_deltas")
+    model = Path(shutil.copytree(model, tmp_path / "m"))
+    (model / "ali_train_pdf.counts").write_text("[ " + " ".join(["100"] * 10) + " ]\n")
+    (model / "prior_counts").write_text("[ " + " ".join(str(10 * k + 1) for k in range(10))
+                                        + " ]\n")
+    r = subprocess.run(["bash", str(Path(__file__).parents[1] / "kaldi_recipes" / "getact.sh"),
+                        "--write-output", "true", "--output-type", "loglik", built["data"],
+                        model, tmp_path / "exp"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ref = tmp_path / "ref.ark"
+    kaldi.run("nnet-forward", "--no-softmax=true",
+              f"--class-frame-counts={model / 'prior_counts'}",
+              f"--feature-transform={model / 'final.feature_transform'}", model / "final.nnet",
+              f"scp:{tmp_path / 'exp' / 'deltas.scp'}", f"ark:{ref}", cwd=tmp_path)
+    ours = dict(kaldiio.load_scp(str(tmp_path / "exp" / "output.scp")))
+    theirs = dict(kaldiio.load_ark(str(ref)))
+    assert sorted(ours) == sorted(theirs) == sorted(SPEAKERS)
+    for u in SPEAKERS:
+        assert np.abs(ours[u] - theirs[u]).max() <= 1e-5 * max(1.0, np.abs(theirs[u]).max())
