@@ -319,3 +319,15 @@ def test_cli_utt2spk_gives_per_speaker_statistics(tmp_path, capsys):
     for utt, stats in (("a-u0", a), ("a-u1", a), ("b-u2", compute_cmvn_stats(feats["b-u2"]))):
         assert np.allclose(normed[utt], apply_cmvn(feats[utt], stats, opts), atol=1e-6), utt
     assert opts.norm_vars and abs(float(normed["b-u2"].std(axis=0).mean()) - 1) < 1e-3
+
+
+def test_info_prints_the_front_end(tmp_path, capsys):
+    from deepbrain.cli import main
+
+    model = pitch_model(tmp_path / "m")
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    fe = load_model(model).frontend
+    assert out[1].startswith("front end  16000 Hz, as steps/nnet/decode.sh reads a Kaldi dir")
+    assert out[2:2 + len(fe.stages)] == [f"  {line}" for line in fe.describe(dims=True)]
+    assert out[3].endswith("paste-feats --length-tolerance=2  -> 17")
