@@ -1,4 +1,5 @@
-# Source me: puts Kaldi's featbin, nnetbin, bin and utils on PATH (Kaldi egs convention).
+# Source me: puts Kaldi's featbin, nnetbin, bin (online2bin) and utils on PATH (Kaldi egs
+# convention).
 # Needs KALDI_ROOT: the top of a Kaldi checkout whose src/ is built.
 if [ -z "${KALDI_ROOT:-}" ]; then
   echo "path.sh: KALDI_ROOT is not set; export KALDI_ROOT=/path/to/kaldi (a built checkout)" >&2
@@ -12,4 +13,6 @@ for _d in src/featbin src/nnetbin src/bin egs/wsj/s5/utils; do
 done
 unset _d
 export PATH="$KALDI_ROOT/src/featbin:$KALDI_ROOT/src/nnetbin:$KALDI_ROOT/src/bin:$KALDI_ROOT/egs/wsj/s5/utils:$PATH"
+# online2bin (apply-cmvn-online) only for models with online_cmvn_opts; getact.sh says so.
+[ ! -d "$KALDI_ROOT/src/online2bin" ] || export PATH="$KALDI_ROOT/src/online2bin:$PATH"
 export LC_ALL=C

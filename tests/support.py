@@ -85,3 +85,42 @@ def speechlike(seconds=1.0, rate=16000, seed=0) -> np.ndarray:
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
+
+
+def write_frontend_model(directory: Path, files: dict[str, str], input_dim: int,
+                         kaldi_dir: bool = True, final_mat: tuple[int, int] | None = None,
+                         global_stats_dim: int | None = None, seed: int = 0,
+                         hidden: tuple[int, ...] = (16, 12), outputs: int = 10,
+                         splice: int = 0) -> Path:
+    """A model dir with the given option files (relative path -> text), ``final.mdl`` when
+    ``kaldi_dir`` (only its presence matters to the front end), a final.mat of ``final_mat``
+    (rows, cols), global CMVN statistics for ``global_stats_dim``-dim features and a small
+    sigmoid network taking ``input_dim`` inputs (the front end's dim), behind a
+    final.feature_transform splicing +-``splice`` frames when ``splice``."""
+    import kaldiio
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
+    if kaldi_dir:
+        (directory / "final.mdl").write_bytes(b"")
+    rng = np.random.default_rng(seed)
+    if final_mat is not None:
+        kaldiio.save_mat(str(directory / "final.mat"),
+                         (rng.standard_normal(final_mat) * 0.1).astype(np.float32))
+    if global_stats_dim is not None:
+        d = global_stats_dim
+        frames = 5000.0
+        mean, var = rng.standard_normal(d) * 2, 1 + rng.random(d) * 3
+        stats = np.zeros((2, d + 1))
+        stats[0, :d], stats[1, :d], stats[0, d] = mean * frames, (var + mean ** 2) * frames, frames
+        kaldiio.save_mat(str(directory / "global_cmvn_stats.mat"), stats)
+    if splice:
+        offsets = np.arange(-splice, splice + 1)
+        ft = Nnet((Splice(input_dim, input_dim * len(offsets), offsets=offsets),))
+        write_nnet(ft, directory / "final.feature_transform", binary=False)
+        input_dim *= len(offsets)
+    dims = (input_dim, *hidden, outputs)
+    write_nnet(tiny_nnet(seed, dims), directory / "final.nnet")
+    return directory

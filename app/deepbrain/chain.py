@@ -2,16 +2,22 @@
 
 An utterance goes through two passes, as in Kaldi:
 
-1. :func:`extract` streams the audio once through feature extraction (``mfcc``/``fbank``)
-   and, when the model has it, ``apply-cmvn-online`` (causal: each frame from the frames
-   before it). It keeps the frames (dim floats each: 19 MB an hour of 13 MFCCs), never the
-   audio. Offline CMVN statistics are summed from these frames (per utterance or speaker).
+1. :func:`extract` streams the audio once through feature extraction (``mfcc``/``fbank``),
+   pastes pitch on when the model has it, and runs ``apply-cmvn-online`` when the model has
+   it (causal: each frame from the frames before it). It keeps the frames (dim floats each:
+   19 MB an hour of 13 MFCCs). Offline CMVN statistics are summed from these frames (per
+   utterance or speaker). Without pitch the audio is never held whole; pitch needs it whole
+   (see :func:`_pitch`).
 2. :class:`UtteranceComputer` computes any frames ``a .. b``: it takes the features of
    ``a - L .. b + R`` (L, R the context of the frame stages and the network) and runs
    ``apply-cmvn``, ``add-deltas``, ``splice-feats``, ``transform-feats``, the feature
    transform and the network on that block (:mod:`deepbrain.blocks`), every stage repeating
    the utterance's edge frames exactly where Kaldi does. Chunks in order are streaming;
-   any chunk is the window's frames on demand; ``0 .. T`` is the whole utterance.
+   any chunk is the window's frames on demand; ``0 .. T`` is the whole utterance. A chunk's
+   frames equal the whole utterance's bit for bit up to the first matrix product
+   (transform-feats, the networks); from there to float32 rounding, as BLAS sums a row in
+   an order that depends on how many rows it is given (measured: 3e-5 on values near 50,
+   4e-6 on sigmoid outputs; tests/test_frontend.py).
 
 Every stage's output is checked for NaN/inf, so an error names the first stage that gave them.
 """
@@ -30,6 +36,10 @@ from .errors import AudioError
 from .features import (F32, FeatureStream, add_deltas_block, apply_cmvn, apply_cmvn_online,
                        expected_frames, transform_feats)
 from .model import Model
+from .pitch import GlibcRand, MakePitchOptions, append_pitch
+
+
+FIRST_PASS = ("pitch", "online-cmvn")  # stages extract() runs after the extraction itself
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,16 +62,24 @@ class Extracted:
 
 
 def extract(utt_id: str, pieces: Iterable[np.ndarray], num_samples: int, source: str,
-            sample_rate: int, model: Model, speaker_stats: np.ndarray | None = None
-            ) -> Extracted:
-    """The first pass over one utterance's samples, given in pieces (16-bit scale)."""
+            sample_rate: int, model: Model, speaker_stats: np.ndarray | None = None,
+            pitch_rand: GlibcRand | None = None) -> Extracted:
+    """The first pass over one utterance's samples, given in pieces (16-bit scale).
+
+    ``pitch_rand``: the delta-pitch noise of one process-kaldi-pitch-feats run continued
+    over the utterances before this one (getact.sh runs one over the whole data dir, in
+    the order of its sorted wav.scp); None starts a new run, as for a single utterance."""
     fe = model.frontend
     opts = fe.features
     expected = expected_frames(num_samples, sample_rate, opts, source)
     stream = FeatureStream(opts)
     feats = np.empty((expected, opts.dim), dtype=F32)
-    n = 0
+    samples = np.empty(num_samples, dtype=F32) if fe.pitch is not None else None
+    n = got_samples = 0
     for piece in pieces:
+        if samples is not None:
+            samples[got_samples:got_samples + piece.shape[0]] = piece
+            got_samples += piece.shape[0]
         got = stream.accept(piece)
         feats[n:n + got.shape[0]] = got
         n += got.shape[0]
@@ -73,6 +91,8 @@ def extract(utt_id: str, pieces: Iterable[np.ndarray], num_samples: int, source:
                          f"{expected}")
     if opts.subtract_mean:
         feats -= feats.mean(axis=0, dtype=np.float64).astype(F32)
+    if samples is not None:
+        feats = _pitch(feats, samples, fe.pitch, pitch_rand, sample_rate, source)
     _check(utt_id, "feats", 0, feats, model)
     online = None
     stage = fe.stage("online-cmvn")
@@ -82,6 +102,22 @@ def extract(utt_id: str, pieces: Iterable[np.ndarray], num_samples: int, source:
                                        speaker_stats)
         _check(utt_id, "cmvn_feats", 0, online, model)
     return Extracted(utt_id, feats, online)
+
+
+def _pitch(feats: np.ndarray, samples: np.ndarray, opts: MakePitchOptions,
+           rand: GlibcRand | None, sample_rate: int, source: str) -> np.ndarray:
+    """make_mfcc_pitch.sh's paste of pitch onto the features.
+
+    compute-kaldi-pitch-feats takes an utterance whole: its NCCF ballast comes from the
+    energy of all the samples it was given at once, and its first 500 frames are recomputed
+    with the final energy, so pieces would give other numbers. The samples are therefore
+    kept (4 bytes each: 230 MB an hour at 16 kHz), and the tracker keeps what Kaldi's keeps
+    (a backpointer and an NCCF per frame and lag state: 2.5 KB a frame with the default
+    50..400 Hz). Measured with tracemalloc on 60 s and 180 s of audio: the tracker's peak
+    grows by 0.32 MB a second of audio (47 and 86 MB), so with the samples about 1.4 GB an
+    hour of audio, freed when the utterance is done. Cut recordings of many minutes into
+    parts when the model has pitch."""
+    return append_pitch(feats, samples, opts, rand, sample_rate, source)
 
 
 def _check(utt_id: str, stage: str, start: int, m: np.ndarray | None, model: Model) -> None:
@@ -101,7 +137,7 @@ class UtteranceComputer:
         self.layers = tuple(layers)
         self.output = output
         self.keep = keep_stages
-        self.stages = [s for s in model.frontend.stages[1:] if s.name != "online-cmvn"]
+        self.stages = [s for s in model.frontend.stages[1:] if s.name not in FIRST_PASS]
         left, right = sum(s.left for s in self.stages), sum(s.right for s in self.stages)
         for net in (model.feature_transform, model.nnet):
             if net is not None:

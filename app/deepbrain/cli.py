@@ -315,12 +315,14 @@ def cmd_info(args) -> int:
     m = load_model(_model_or_demo(args.model))
     print(f"model      {m.path}" + ("  (the demo model that ships with deepbrain)" if demo
                                     else ""))
-    print(f"front end  mfcc {m.mfcc.num_ceps} ceps @ {m.sample_rate} Hz (energy "
-          f"{'on' if m.mfcc.use_energy else 'off'}, dither {m.mfcc.dither:g}); cmvn "
-          f"{'means+vars' if m.cmvn.norm_vars else 'means' if m.cmvn.norm_means else 'off'}; "
-          + (f"splice {m.splice.left_context}/{m.splice.right_context} + final.mat "
-             f"{m.transform.shape[0]}x{m.transform.shape[1]}" if m.transform is not None
-             else "no splice/final.mat"))
+    fe = m.frontend
+    print(f"front end  {m.sample_rate} Hz, as "
+          + ("steps/nnet/decode.sh reads a Kaldi dir (final.mdl)" if fe.kaldi_dir else
+             "the original demo's getact.sh (no final.mdl)") + "; getact.sh runs the same:")
+    for line in fe.describe(dims=True):
+        print(f"  {line}")
+    if fe.stage("cmvn") or fe.stage("online-cmvn"):
+        print("           CMVN statistics per utterance (per speaker with --utt2spk)")
     if m.feature_transform is not None:
         ft = m.feature_transform
         print(f"transform  final.feature_transform {ft.input_dim} -> {ft.output_dim} ("

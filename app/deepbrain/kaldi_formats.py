@@ -296,6 +296,16 @@ def read_matrix_file(path: str | os.PathLike, what: str) -> np.ndarray:
     return m.astype(np.float32)
 
 
+def read_double_matrix_file(path: str | os.PathLike, what: str) -> np.ndarray:
+    """A whole-file Kaldi matrix kept in double (CMVN statistics: sums over millions of
+    frames, which float32 would round)."""
+    m = _load_with_kaldiio(path, what)
+    if m.ndim != 2 or m.size == 0:
+        raise FormatError(f"{path}: expected a non-empty Kaldi matrix for {what}, "
+                          f"found an array of shape {m.shape}")
+    return m.astype(np.float64)
+
+
 def read_vector_file(path: str | os.PathLike, what: str) -> np.ndarray:
     """A whole-file Kaldi vector (class-frame counts), binary or text, as float64."""
     v = _load_with_kaldiio(path, what)

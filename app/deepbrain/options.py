@@ -13,8 +13,8 @@ import dataclasses
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
@@ -350,12 +350,19 @@ def _to_bool(text: str, name: str, source: str) -> bool:
     raise FormatError(f"{source}: --{name} expects true or false, found {text!r}")
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+_REAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_NONFINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+
 def parse_args(args: list[str], cls: type, source: str, kaldi_defaults: dict | None = None,
                exclude: tuple[str, ...] = ()):
     """Build ``cls`` from Kaldi ``--name=value`` arguments.
 
     ``kaldi_defaults`` replaces our defaults by Kaldi's binary's own for fields that a file
     which exists but does not mention them should get (an option file means Kaldi's tool).
+    Numbers are spelled as Kaldi's reader takes them (``1_000`` or `` 5`` are refused; NaN and
+    infinity are read, for the options' own checks to name them).
     """
     known = {f.name: f for f in fields(cls) if f.name not in exclude}
     values: dict = dict(kaldi_defaults or {})
@@ -372,46 +379,96 @@ def parse_args(args: list[str], cls: type, source: str, kaldi_defaults: dict | N
             if kind in ("bool", bool):
                 values[key] = _to_bool(value, name, source)
             elif kind in ("int", int):
+                if not _INT.fullmatch(value):
+                    raise ValueError(value)
                 values[key] = int(value)
             elif kind in ("float", float):
+                if not (_REAL.fullmatch(value) or _NONFINITE.fullmatch(value)):
+                    raise ValueError(value)
                 values[key] = float(value)
             else:
                 values[key] = value
         except ValueError:
-            raise FormatError(f"{source}: --{name}={value} is not a valid {kind}") from None
+            raise FormatError(f"{source}: --{name}={value[:40]} is not a valid {kind}") from None
     try:
         return cls(**values)
     except ValueError as e:
         raise FormatError(f"{source}: {e}") from None
 
 
-def read_config_file(path: str | os.PathLike) -> list[str]:
-    """A Kaldi ``--config`` file: one option a line, ``#`` starts a comment."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot be read as a Kaldi config file ({e})") from None
-    args = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            args.extend(line.split())
-    return args
-
-
-_PLAIN_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9_.:,+-]*)?")
-
-
-def read_opts_file(path: str | os.PathLike) -> list[str]:
-    """A one-line option file (``cmvn_opts``, ``splice_opts``): words split at whitespace,
-    each a plain ``--name=value``. The file is data, never shell: quotes, ``#``, ``$``,
-    ``;`` and the like are refused, exactly as ``getact.sh`` refuses them, so what deepbrain
-    validates is what Kaldi runs."""
-    try:
-        words = Path(path).read_text(encoding="utf-8").split()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot be read as Kaldi options ({e})") from None
+def canonical_args(words: list[str], cls: type, added: dict | None = None) -> tuple[str, ...]:
+    """Options as the front end's description shows them (``getact.sh --print-frontend``
+    prints the same): ``_`` in names as ``-``, booleans as true/false, other values as
+    written, the last of repeated options, ``added`` where the words do not set them, sorted
+    by name. The words must have been checked (:func:`parse_args`)."""
+    kinds = {f.name.replace("_", "-"): f.type for f in fields(cls)}
+    last: dict[str, str] = {}
     for word in words:
+        name, eq, value = word[2:].partition("=")
+        name = name.replace("_", "-")
+        if kinds.get(name) in ("bool", bool):
+            value, eq = ("true" if value.lower() in ("true", "t", "1", "") else "false"), "="
+        last[name] = f"--{name}{eq}{value}"
+    for name, value in (added or {}).items():
+        last.setdefault(name, f"--{name}={value}")
+    return tuple(last[k] for k in sorted(last))
+
+
+MAX_OPTION_FILE_BYTES = 65536  # a Kaldi option file is a few lines; more is not one
+
+
+def _read_option_text(path: str | os.PathLike, what: str) -> str:
+    """The text of an option file that is a regular file of at most MAX_OPTION_FILE_BYTES;
+    a FIFO, device or folder is refused before it is read (a FIFO would block forever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot be read as {what} ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise FormatError(f"{path}: is {_file_kind(st.st_mode)}, not a file of {what}; "
+                              f"replace it with a plain text file")
+        if st.st_size > MAX_OPTION_FILE_BYTES:
+            raise FormatError(f"{path}: {st.st_size} bytes is not {what} (at most "
+                              f"{MAX_OPTION_FILE_BYTES}); replace it with the options the "
+                              f"model was trained with")
+        os.set_blocking(f.fileno(), True)
+        data = f.read(MAX_OPTION_FILE_BYTES + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"{path}: cannot be read as {what} ({e})") from None
+
+
+def _file_kind(mode: int) -> str:
+    return ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+
+
+def present(path: str | os.PathLike) -> bool:
+    """Whether a model's option file is there: a regular file is; nothing there is not;
+    anything else there (a FIFO, a folder, a device) is an error naming it, never taken
+    for an absent file (that would silently change the front end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise FormatError(f"{path}: cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise FormatError(f"{path}: is {_file_kind(mode)}, not an option file; replace it "
+                          f"with a plain text file or remove it")
+    return True
+
+
+_PLAIN_OPTION = re.compile(r"--[a-z][a-z0-9_-]*(=[A-Za-z0-9_.:,+-]*)?")
+
+
+def _check_plain(words: list[str], path) -> list[str]:
+    for word in words:
+        if not word.startswith("--"):
+            raise FormatError(f"{path}: expected --name=value options, found {word[:60]!r}")
         if not _PLAIN_OPTION.fullmatch(word):
             raise FormatError(f"{path}: {word[:60]!r} is not a plain --name=value option "
                               f"(values may hold only letters, digits and _.:,+-); the file "
@@ -419,39 +476,84 @@ def read_opts_file(path: str | os.PathLike) -> list[str]:
     return words
 
 
+def read_config_file(path: str | os.PathLike) -> list[str]:
+    """A Kaldi ``--config`` file: options split at whitespace, ``#`` starts a comment; each
+    a plain ``--name=value`` as in :func:`read_opts_file` (getact.sh checks the same)."""
+    args = []
+    for line in _read_option_text(path, "a Kaldi config file").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            args.extend(line.split())
+    return _check_plain(args, path)
+
+
+def read_opts_file(path: str | os.PathLike) -> list[str]:
+    """A one-line option file (``cmvn_opts``, ``splice_opts``): words split at whitespace,
+    each a plain ``--name=value``. The file is data, never shell: quotes, ``#``, ``$``,
+    ``;`` and the like are refused, exactly as ``getact.sh`` refuses them, so what deepbrain
+    validates is what Kaldi runs."""
+    return _check_plain(_read_option_text(path, "Kaldi options").split(), path)
+
+
+# Each option file's options from its words (read with read_config_file or read_opts_file),
+# and the same from a path (None or absent: the defaults).
+
+def mfcc_options(words: list[str], source: str) -> MfccOptions:
+    """A model's mfcc.conf is read against Kaldi's own defaults, except dither (kept at 0
+    unless the file sets it) so that the same wav always gives the same picture."""
+    return parse_args(words, MfccOptions, source, {"use_energy": True})
+
+
+def fbank_options(words: list[str], source: str) -> FbankOptions:
+    """A model's fbank.conf against Kaldi's defaults (dither 0 unless it sets it)."""
+    return parse_args(words, FbankOptions, source)
+
+
+def cmvn_options(words: list[str], source: str, per_speaker: bool = False) -> CmvnOptions:
+    opts = parse_args(words, CmvnOptions, source, exclude=("per_speaker",))
+    return dataclasses.replace(opts, per_speaker=per_speaker)
+
+
+def splice_options(words: list[str], source: str) -> SpliceOptions:
+    """splice_opts against splice-feats' own defaults (4/4)."""
+    return parse_args(words, SpliceOptions, source, {"left_context": 4, "right_context": 4})
+
+
+def delta_options(words: list[str], source: str) -> DeltaOptions:
+    return parse_args(words, DeltaOptions, source)
+
+
+def online_cmvn_options(words: list[str], source: str) -> OnlineCmvnOptions:
+    return parse_args(words, OnlineCmvnOptions, source)
+
+
 def load_mfcc_options(path: str | os.PathLike | None) -> MfccOptions:
-    if path is None or not Path(path).exists():
+    if path is None or not present(path):
         return MfccOptions()
-    # A model's mfcc.conf is read against Kaldi's own defaults, except dither (kept at 0
-    # unless the file sets it) so that the same wav always gives the same picture.
-    kaldi = {"use_energy": True}
-    return parse_args(read_config_file(path), MfccOptions, str(path), kaldi)
+    return mfcc_options(read_config_file(path), str(path))
 
 
 def load_cmvn_options(path: str | os.PathLike | None, per_speaker: bool = False) -> CmvnOptions:
-    if path is None or not Path(path).exists():
+    if path is None or not present(path):
         return CmvnOptions(per_speaker=per_speaker)
-    opts = parse_args(read_opts_file(path), CmvnOptions, str(path), exclude=("per_speaker",))
-    return dataclasses.replace(opts, per_speaker=per_speaker)
+    return cmvn_options(read_opts_file(path), str(path), per_speaker)
 
 
 def load_splice_options(path: str | os.PathLike | None, kaldi_default: bool = False
                         ) -> SpliceOptions:
     """splice_opts; without one, the seed's +-3 (or splice-feats' own +-4 for a Kaldi dir)."""
-    if path is None or not Path(path).exists():
+    if path is None or not present(path):
         return SpliceOptions(4, 4) if kaldi_default else SpliceOptions()
-    return parse_args(read_opts_file(path), SpliceOptions, str(path),
-                      {"left_context": 4, "right_context": 4})
+    return splice_options(read_opts_file(path), str(path))
 
 
 def load_fbank_options(path: str | os.PathLike) -> FbankOptions:
-    """A model's fbank.conf against Kaldi's defaults (dither 0 unless it sets it)."""
-    return parse_args(read_config_file(path), FbankOptions, str(path))
+    return fbank_options(read_config_file(path), str(path))
 
 
 def load_delta_options(path: str | os.PathLike) -> DeltaOptions:
-    return parse_args(read_opts_file(path), DeltaOptions, str(path))
+    return delta_options(read_opts_file(path), str(path))
 
 
 def load_online_cmvn_options(path: str | os.PathLike) -> OnlineCmvnOptions:
-    return parse_args(read_opts_file(path), OnlineCmvnOptions, str(path))
+    return online_cmvn_options(read_opts_file(path), str(path))

@@ -21,6 +21,7 @@ from .artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, 
 from .errors import AudioError, DeepbrainError, InputError
 from .model import Model
 
+# The seed's stages; a model's own are its front end's (gui.worker.stages_for).
 STAGES = ("mfcc", "cmvn", "splice", "transform", "forward")
 ENGINES = ("auto", "numpy", "kaldi")
 

@@ -152,7 +152,9 @@ def _check_numbers(opts) -> None:
         v = getattr(opts, f.name)
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a finite number")
-        if isinstance(v, float) and not np.isfinite(F32(v)):
+        with np.errstate(over="ignore"):
+            too_big = isinstance(v, float) and not np.isfinite(F32(v))
+        if too_big:
             raise ValueError(f"--{f.name.replace('_', '-')}={v} does not fit a float")
         if isinstance(v, int) and not isinstance(v, bool) and not -2**31 <= v < 2**31:
             raise ValueError(f"--{f.name.replace('_', '-')}={v} is not a 32-bit integer")
@@ -176,11 +178,20 @@ def _parse(args: list[str], cls: type, source: str):
     return parse_args(args, cls, source)
 
 
+def pitch_options(words: list[str], source: str) -> PitchOptions:
+    """compute-kaldi-pitch-feats options from a config file's words (read_config_file)."""
+    return _parse(words, PitchOptions, source)
+
+
+def process_pitch_options(words: list[str], source: str) -> ProcessPitchOptions:
+    return _parse(words, ProcessPitchOptions, source)
+
+
 def load_pitch_options(path) -> PitchOptions:
     """A ``conf/pitch.conf`` (compute-kaldi-pitch-feats --config); Kaldi's defaults if None."""
     if path is None:
         return PitchOptions()
-    return _parse(read_config_file(path), PitchOptions, str(path))
+    return pitch_options(read_config_file(path), str(path))
 
 
 def load_process_pitch_options(path) -> ProcessPitchOptions:
@@ -188,7 +199,38 @@ def load_process_pitch_options(path) -> ProcessPitchOptions:
     ``--pitch-postprocess-config``); Kaldi's defaults if None."""
     if path is None:
         return ProcessPitchOptions()
-    return _parse(read_config_file(path), ProcessPitchOptions, str(path))
+    return process_pitch_options(read_config_file(path), str(path))
+
+
+@dataclass(frozen=True)
+class MakePitchOptions:
+    """Pitch appended to the features as ``steps/make_mfcc_pitch.sh`` and
+    ``make_fbank_pitch.sh`` append it: compute-kaldi-pitch-feats (``pitch``) piped into
+    process-kaldi-pitch-feats (``process``), pasted on with ``paste-feats
+    --length-tolerance``."""
+
+    pitch: PitchOptions = PitchOptions()
+    process: ProcessPitchOptions = ProcessPitchOptions()
+    length_tolerance: int = 2
+
+    @property
+    def dim(self) -> int:
+        return self.process.dim
+
+
+def append_pitch(feats: np.ndarray, samples: np.ndarray, opts: MakePitchOptions,
+                 rand: GlibcRand | None = None, sample_rate: float | None = None,
+                 source: str = "audio") -> np.ndarray:
+    """make_mfcc_pitch.sh on one utterance: its features with its pitch pasted on. ``rand``
+    continues the delta-pitch noise of one process-kaldi-pitch-feats run over several
+    utterances (see :func:`process_kaldi_pitch_feats`)."""
+    raw = compute_kaldi_pitch_feats(samples, opts.pitch, sample_rate=sample_rate,
+                                    source=source)
+    pitch = process_kaldi_pitch_feats(raw, opts.process, rand)
+    try:
+        return paste_feats(feats, pitch, length_tolerance=opts.length_tolerance)
+    except FormatError as e:
+        raise AudioError(f"{source}: {e}") from None
 
 
 # --------------------------------------------------------------------------- the tools
@@ -233,7 +275,7 @@ def _check_samples(samples, opts: PitchOptions, sample_rate, source: str) -> np.
         raise AudioError(f"{source}: sample rate {sample_rate:g} Hz, the pitch options say "
                          f"{opts.sample_frequency:g} Hz; resample with sox or set "
                          f"--sample-frequency in pitch.conf")
-    wave = wave.astype(F32)
+    wave = wave.astype(F32, copy=False)
     if not np.all(np.isfinite(wave)):
         raise AudioError(f"{source}: the samples hold NaN or infinity; fix the recording")
     return wave

@@ -114,10 +114,10 @@ class LinearResample:
             w = self.weights[w_idx]
             first = self.first_index[w_idx] + unit[sel] * self.in_unit - self.in_offset
             inside = (first >= 0) & (first + len(w) <= len(x))
-            rows = sel[inside]
-            if len(rows):  # VecVec(input_part, weights)
-                idx = first[inside][:, None] + np.arange(len(w))
-                out[rows] = blas.sdot(x[idx], w)
+            rows, firsts = sel[inside], first[inside]
+            for b in range(0, len(rows), 1 << 14):  # VecVec(input_part, weights)
+                idx = firsts[b:b + (1 << 14), None] + np.arange(len(w))
+                out[rows[b:b + (1 << 14)]] = blas.sdot(x[idx], w)
             for r, f in zip(sel[~inside], first[~inside]):  # the edge loop, in float
                 out[r] = self._edge_sample(x, int(f), w)
         if flush:
@@ -170,6 +170,9 @@ class ArbitraryResample:
             for b in range(0, mat.shape[0], 256):
                 out[b:b + 256, outs] = blas.sgemv_t_rows(mat[b:b + 256][:, idx], w)
         return out
+
+
+FRAME_BATCH = 256  # frames whose NCCFs are computed together
 
 
 class PitchTracker:
@@ -249,25 +252,31 @@ class PitchTracker:
             return
         frames = np.arange(start_frame, end_frame)
         starts = self._frame_starts(frames)
-        windows = self._extract(starts, before)
+        for start in starts:
+            self._check_extract(int(start), self.full, before)
         ms = self._mean_square(starts, down, dot, total, before)
         ballast = ((ms * self.basic) ** 2 * float(F32(self.opts.nccf_ballast))).astype(F32)
-        inner, norm = _compute_correlation(windows, self.first_lag, self.last_lag, self.basic)
-        nccf_pitch = _compute_nccf(inner, norm, ballast[:, None])
-        nccf_pov = _compute_nccf(inner, norm, F32(0.0))
-        avg_norm = blas.ssum(norm) / F32(norm.shape[1])
-        for k, frame in enumerate(frames):
-            if frame < self.opts.recompute_frame:
-                self.nccf_info.append([None, F32(avg_norm[k]), F32(ms[k])])
-        pitch_res = self.nccf_resampler.resample(nccf_pitch)
-        pov_res = self.nccf_resampler.resample(nccf_pov)
-        self._update_remainder(down, dot, total, start_frame)
-        for k, frame in enumerate(frames):
-            self._viterbi_frame(pitch_res[k], pov_res[k])
-            if frame < self.opts.recompute_frame:
-                self.nccf_info[frame][0] = pitch_res[k].copy()
-            if frame == self.opts.recompute_frame - 1 and not self.opts.nccf_ballast_online:
-                self._recompute_backtraces()
+        self._add_energy(down, dot, total)  # UpdateRemainder's sums, before the Viterbi
+        # A batch of frames at a time: NCCFs for all of them at once would take ~10 KB a
+        # frame; each frame's numbers are its own, so batches change nothing.
+        for b in range(0, len(frames), FRAME_BATCH):
+            part, part_starts = frames[b:b + FRAME_BATCH], starts[b:b + FRAME_BATCH]
+            windows = self._extract(part_starts)
+            inner, norm = _compute_correlation(windows, self.first_lag, self.last_lag,
+                                               self.basic)
+            nccf_pitch = _compute_nccf(inner, norm, ballast[b:b + FRAME_BATCH, None])
+            nccf_pov = _compute_nccf(inner, norm, F32(0.0))
+            avg_norm = blas.ssum(norm) / F32(norm.shape[1])
+            pitch_res = self.nccf_resampler.resample(nccf_pitch)
+            pov_res = self.nccf_resampler.resample(nccf_pov)
+            for k, frame in enumerate(part):
+                if frame < self.opts.recompute_frame:
+                    self.nccf_info.append([pitch_res[k].copy(), F32(avg_norm[k]),
+                                           F32(ms[b + k])])
+                self._viterbi_frame(pitch_res[k], pov_res[k])
+                if frame == self.opts.recompute_frame - 1 and not self.opts.nccf_ballast_online:
+                    self._recompute_backtraces()
+        self._drop_samples(start_frame)
         self._trace_back()
 
     def _frame_starts(self, frames: np.ndarray) -> np.ndarray:
@@ -275,10 +284,9 @@ class PitchTracker:
             return frames * self.shift
         return ((frames + 0.5) * self.shift).astype(np.int64) - self.full // 2
 
-    def _extract(self, starts: np.ndarray, before: int) -> np.ndarray:
-        """ExtractFrame: windows of the downsampled signal, zeros outside it."""
-        for start in starts:
-            self._check_extract(int(start), self.full, before)
+    def _extract(self, starts: np.ndarray) -> np.ndarray:
+        """ExtractFrame: windows of the downsampled signal, zeros outside it (the frames
+        passed _check_extract first)."""
         end = self.signal_start + len(self.signal)
         idx = starts[:, None] + np.arange(self.full)
         ok = (idx >= 0) & (idx < end)  # and >= signal_start, or _check_extract raised
@@ -335,10 +343,16 @@ class PitchTracker:
     def _update_remainder(self, down, dot, total, start_frame) -> None:
         """UpdateRemainder: the energy sums, and the signal kept from the first frame of this
         chunk on (the frames of the next chunk may need no earlier sample)."""
+        self._add_energy(down, dot, total)
+        self._drop_samples(start_frame)
+
+    def _add_energy(self, down, dot, total) -> None:
         self.sumsq += float(dot)
         self.sum += float(total)
-        self.remainder_start = start_frame * self.shift
         self.processed += len(down)
+
+    def _drop_samples(self, start_frame: int) -> None:
+        self.remainder_start = start_frame * self.shift
         drop = min(self.remainder_start, self.processed) - self.signal_start
         if drop > 0:
             self.signal = self.signal[drop:]
@@ -354,7 +368,7 @@ class PitchTracker:
     def _step(self, frame: int, nccf_pitch: np.ndarray, prev: np.ndarray) -> np.ndarray:
         """One frame's ComputeBacktraces; the forward cost renormalised to a minimum of 0."""
         backpointer, cost, tied = self.viterbi.step(nccf_pitch, prev)
-        self.backpointers[frame] = backpointer
+        self.backpointers[frame] = backpointer.astype(np.int16)  # < 4001 states
         self.cur_best[frame] = -1
         self.ties.pop(frame, None)
         if tied:

@@ -36,7 +36,8 @@ from .errors import OutputError, OutputExistsError
 from .arkstream import ArkWriter
 from .artefacts import Activations, Chunk, chunks_of
 
-_RESULT = re.compile(r"^(layer\d+|output|feats|cmvn|cmvn_feats|spliced|transformed|nnet_input)"
+_RESULT = re.compile(r"^(layer\d+|output|feats|cmvn|cmvn_feats|deltas|spliced|transformed|"
+                     r"nnet_input)"
                      r"\.(ark|scp)$|^(summary\.json|utt2num_frames)$")
 _NEW, _OLD, _LOCK, _COMPLETE = ".deepbrain-new-", ".deepbrain-old-", ".deepbrain.lock", ".complete"
 COMMIT_MARK = "summary.json"  # moved last: OUT holds a complete set when it is there

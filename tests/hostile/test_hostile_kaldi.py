@@ -110,7 +110,7 @@ def test_option_values_are_never_evaluated(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--stage", "abc"], "--stage must be 0..4"),
+    (["--stage", "abc"], "--stage must be 0..5"),
     (["--layers", "5-2"], "'5-2' is an empty range"),
     (["--layers", "1,x"], "--layers expects all, or e.g. 1,3 or 2-5"),
     (["--layers", "0"], "layers are numbered from 1"),

@@ -1,9 +1,11 @@
 """The Kaldi engine: real Kaldi binaries through ``kaldi_recipes/getact.sh``.
 
-Python builds a Kaldi-shaped work dir (``data/wav.scp``, ``utt2spk``, ``spk2utt``, with safe
-utterance ids and safe wav paths, and ``conf/mfcc.conf`` written from the same options the
-numpy engine uses), runs the recipe with an argument list (never through a shell), follows
-its stage logs for progress, and reads the finished arks with kaldiio from files.
+Python builds a Kaldi-shaped data dir (``data/wav.scp``, ``utt2spk``, ``spk2utt``, with safe
+utterance ids and safe wav paths; audio Kaldi cannot read itself is converted a piece at a
+time), runs the recipe with an argument list (never through a shell), follows its stage logs
+for progress, and reads the finished arks with kaldiio from files. The recipe builds the
+front end from the model dir itself, as deepbrain's frontend.py does (tests hold the two
+descriptions side by side); only the network's pieces, already in memory, are passed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -27,20 +30,23 @@ import numpy as np
 from ..arkstream import open_matrix, scp_entries
 from ..artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, Request,
                          Utterance, check_cancel, collect, first_nonfinite, nonfinite_error)
-from ..audio import load_for_model, write_wav16
+from ..audio import open_for_model
 from ..errors import Cancelled, DeepbrainError, KaldiError
-from ..features import check_audio
+from ..features import expected_frames
 from ..model import Model
 from ..nnet1 import write_nnet
 from ..resources import recipes_dir
 
 NAME = "kaldi"
 CHUNK_FRAMES = 2000  # rows read from the arks at a time
-BINARIES = ("compute-mfcc-feats", "compute-cmvn-stats", "apply-cmvn", "splice-feats",
-            "transform-feats", "nnet-forward", "nnet-copy", "nnet-info")
-EXTRAS = ("nnet-initialize",)  # found when present; used by benchmarks, not by the engine
+BINARIES = ("compute-mfcc-feats", "compute-fbank-feats", "compute-kaldi-pitch-feats",
+            "process-kaldi-pitch-feats", "paste-feats", "compute-cmvn-stats", "apply-cmvn",
+            "add-deltas", "splice-feats", "transform-feats", "nnet-forward", "nnet-copy",
+            "nnet-info")
+ONLINE = ("apply-cmvn-online",)  # online2bin: needed only by models with online_cmvn_opts
+EXTRAS = ONLINE + ("nnet-initialize",)  # found when present
 UTILS = ("parse_options.sh", "run.pl", "split_data.sh", "split_scp.pl", "utt2spk_to_spk2utt.pl")
-_BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin")
+_BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin", "src/online2bin")
 _UTILS_DIR = "egs/wsj/s5/utils"
 
 
@@ -92,6 +98,15 @@ def require(kaldi: KaldiInstall | None) -> str:
     return f"Kaldi found at {kaldi.where}"
 
 
+def require_for(kaldi: KaldiInstall, model: Model) -> None:
+    """The binaries this model's front end needs beyond the usual ones."""
+    if model.frontend.stage("online-cmvn") is not None and \
+            not all(b in kaldi.binaries for b in ONLINE):
+        raise KaldiError(f"{model.path / 'online_cmvn_opts'} asks for apply-cmvn-online, which "
+                         f"Kaldi at {kaldi.root} lacks; build it (make -C src online2bin) or "
+                         f"use --engine numpy")
+
+
 def usable(kaldi: KaldiInstall | None) -> bool:
     return kaldi is not None and kaldi.root is not None and not kaldi.missing
 
@@ -100,11 +115,13 @@ def usable(kaldi: KaldiInstall | None) -> bool:
 
 def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, work: Path
                    ) -> dict[str, str]:
-    """Write data/ and conf/; return safe utterance id -> the user's id.
+    """Write data/; return safe utterance id -> the user's id.
 
-    Ids are ``s<speaker>-u<n>`` so that, sorted, utterances group by speaker as Kaldi wants;
-    wavs are symlinks to the user's files, or converted 16-bit copies where Kaldi could not
-    read the file itself (other widths, channel picked, resampled).
+    Ids are ``s<speaker>-u<n>`` so that, sorted, utterances group by speaker as Kaldi wants
+    (and come in the order the numpy engine takes them: speakers by first appearance, each
+    one's utterances as given); wavs are symlinks to the user's files, or 16-bit copies where
+    Kaldi could not read the file itself (other widths, channel picked, resampled), written a
+    piece at a time.
     """
     data = work / "data"
     (data / "wav").mkdir(parents=True)
@@ -112,16 +129,11 @@ def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, wo
     ids: dict[str, str] = {}
     scp, utt2spk = [], []
     for i, utt in enumerate(utts):
-        audio = load_for_model(utt.path, model.sample_rate, request.channel, request.resample)
-        check_audio(audio, model.mfcc)
-        key = utt.speaker if model.cmvn.per_speaker else utt.utt_id
+        key = utt.speaker if model.per_speaker else utt.utt_id
         spk = speakers.setdefault(key, f"s{len(speakers) + 1:05d}")
         safe = f"{spk}-u{i + 1:05d}"
         wav = data / "wav" / f"{safe}.wav"
-        if audio.as_on_disk:
-            wav.symlink_to(Path(utt.path).absolute())
-        else:
-            write_wav16(audio, wav)
+        _link_or_convert(utt, model, request, wav)
         ids[safe] = utt.utt_id
         scp.append(f"{safe} {wav}\n")
         utt2spk.append(f"{safe} {spk}\n")
@@ -132,9 +144,23 @@ def _make_data_dir(utts: Sequence[Utterance], model: Model, request: Request, wo
         u, s = line.split()
         spk2utt.setdefault(s, []).append(u)
     (data / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in spk2utt.items()))
-    (work / "conf").mkdir()
-    (work / "conf" / "mfcc.conf").write_text("\n".join(model.mfcc.to_kaldi()) + "\n")
     return ids
+
+
+def _link_or_convert(utt: Utterance, model: Model, request: Request, wav: Path) -> None:
+    """``wav``: a symlink to the user's file where Kaldi reads exactly the samples the numpy
+    engine sees, else those samples as a 16-bit mono wav, written a piece at a time."""
+    with open_for_model(utt.path, model.sample_rate, request.channel, request.resample) as src:
+        expected_frames(src.num_samples, src.sample_rate, model.features, src.source)
+        if src.reader.as_on_disk and src.resampler is None:
+            wav.symlink_to(Path(utt.path).absolute())
+            return
+        with wave.open(str(wav), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(src.sample_rate)
+            for piece in src.pieces():
+                w.writeframes(np.clip(np.rint(piece), -32768, 32767).astype("<i2").tobytes())
 
 
 def _write_pieces(model: Model, request: Request, work: Path) -> Path:
@@ -204,13 +230,16 @@ def _num_jobs(request: Request, work: Path) -> int:
 
 
 def _stage_totals(model: Model, request: Request, work: Path) -> dict[str, int]:
+    """Jobs per stage, as the recipe names its logs (log/<stage>.*.log)."""
     nj = _num_jobs(request, work)
+    fe = model.frontend
     pieces = (model.num_hidden if request.output else max(request.layers)) + \
         (1 if request.output else 0) + \
         (1 if request.keep_intermediate and model.feature_transform is not None else 0)
-    totals = {"mfcc": nj, "cmvn": 2 * nj}
-    if model.transform is not None:
-        totals.update(splice=nj, transform=nj)
+    totals = {fe.stages[0].name: nj}
+    jobs = {"pitch": 2 * nj + 1, "online-cmvn": nj, "cmvn": 2 * nj, "deltas": nj,
+            "splice": nj, "transform": nj}
+    totals.update((s.name, jobs[s.name]) for s in fe.stages[1:])
     totals["forward"] = nj * pieces
     return totals
 
@@ -275,7 +304,6 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
             "--layers", ",".join(map(str, request.layers)),
             "--write-output", str(request.output).lower(),
             "--keep-intermediate", str(request.keep_intermediate).lower(),
-            "--mfcc-config", str(work / "conf" / "mfcc.conf"),
             "--nnet-pieces", str(_write_pieces(model, request, work)),
             str(work / "data"), str(Path(model.path).absolute()), str(work / "exp")]
     env = dict(os.environ, KALDI_ROOT=str(kaldi.root), LC_ALL="C")
@@ -329,6 +357,7 @@ def stream(utts: Sequence[Utterance], model: Model, request: Request,
     order the utterances were given."""
     kaldi = find_kaldi()
     require(kaldi)
+    require_for(kaldi, model)
     if request.keep_workdir is not None:
         work = Path(request.keep_workdir).absolute()
         if work.exists() and any(work.iterdir()):
@@ -364,11 +393,9 @@ def _stream_results(exp: Path, ids: dict[str, str], model: Model, request: Reque
 
     layers = {k: table(f"layer{k}") for k in request.layers}
     output = table("output") if request.output else None
-    stages = {n: table(n) for n in STAGE_TABLES
-              if request.keep_intermediate and (exp / f"{n}.scp").is_file()}
+    stages = {n: table(n) for n in _stage_tables(model)} if request.keep_intermediate else {}
     if stages and "nnet_input" not in stages:  # no feature transform: the network's input
-        stages["nnet_input"] = stages["transformed" if "transformed" in stages else
-                                      "cmvn_feats"]
+        stages["nnet_input"] = stages[[n for n in stages if n != "cmvn"][-1]]
     by_user = {user: safe for safe, user in ids.items()}
     for user_id in ids.values():
         safe = by_user[user_id]
@@ -390,6 +417,20 @@ def _stream_results(exp: Path, ids: dict[str, str], model: Model, request: Reque
                 raise nonfinite_error(user_id, *(_first_nonfinite_stage(exp, safe) or
                                                  ("forward", None)), model.path)
             yield chunk
+
+
+def _stage_tables(model: Model) -> list[str]:
+    """The tables the recipe writes for this front end, named as the numpy engine names its
+    stage outputs (the offline CMVN statistics as ``cmvn``)."""
+    names = []
+    for s in model.frontend.stages:
+        if s.output not in names:
+            names.append(s.output)
+        if s.name == "cmvn":
+            names.insert(names.index("cmvn_feats"), "cmvn")
+    if model.feature_transform is not None:
+        names.append("nnet_input")
+    return names
 
 
 _KALDI_NAN = re.compile(r"NaN or inf found in .* for (\S+)")

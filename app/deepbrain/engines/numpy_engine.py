@@ -1,10 +1,11 @@
 """The embedded engine: Kaldi's stages in numpy, no Kaldi needed, in flat memory.
 
 Utterances go by CMVN group (one utterance, or a speaker's utterances with per-speaker
-statistics): the group's audio is read in pieces through feature extraction (and
+statistics): the group's audio is read in pieces through feature extraction (pitch, and
 apply-cmvn-online), their statistics summed, then each utterance's frames are computed a chunk
 at a time (:mod:`deepbrain.chain`) and streamed out. Memory holds one group's features and one
-chunk's activations, whatever the length of the audio.
+chunk's activations, whatever the length of the audio (with pitch, also one utterance's
+samples while its pitch is computed: see ``chain._pitch``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..audio import open_for_model
 from ..chain import Extracted, UtteranceComputer, extract
 from ..features import compute_cmvn_stats
 from ..model import Model
+from ..pitch import GlibcRand
 
 NAME = "numpy"
 CHUNK_FRAMES = 2000  # 20 s of frames a chunk: activations of 2048 units take 16 MB
@@ -39,12 +41,15 @@ def stream(utts: Sequence[Utterance], model: Model, request: Request,
     total = len(utts)
     done = 0
     extraction = model.frontend.stages[0].name
+    # One process-kaldi-pitch-feats run over all utterances, in order (as getact.sh runs it).
+    pitch = model.frontend.pitch
+    rand = GlibcRand(pitch.process.srand) if pitch is not None else None
     for group in _groups(utts, model):
         extracted: list[Extracted] = []
         speaker_stats = None
         for utt in group:
             check_cancel(cancel)
-            e = _extract(utt, model, request, speaker_stats)
+            e = _extract(utt, model, request, speaker_stats, rand)
             if model.frontend.stage("online-cmvn") is not None and model.per_speaker:
                 mine = compute_cmvn_stats(e.feats)  # what OnlineCmvn::GetState adds
                 speaker_stats = mine if speaker_stats is None else speaker_stats + mine
@@ -74,8 +79,9 @@ def _groups(utts: Sequence[Utterance], model: Model) -> list[list[Utterance]]:
     return list(groups.values())
 
 
-def _extract(utt: Utterance, model: Model, request: Request, speaker_stats) -> Extracted:
+def _extract(utt: Utterance, model: Model, request: Request, speaker_stats,
+             rand: GlibcRand | None) -> Extracted:
     with open_for_model(utt.path, model.sample_rate, request.channel, request.resample) as src:
         return extract(utt.utt_id, src.pieces(), src.num_samples, src.source, src.sample_rate,
-                       model, speaker_stats)
+                       model, speaker_stats, rand)
 

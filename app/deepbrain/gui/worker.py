@@ -11,14 +11,14 @@ from ..audio import Audio, load_for_model
 from ..errors import Cancelled
 from ..model import Model
 from ..phonelanes import outputs_are_phones
-from ..pipeline import (STAGES, EngineChoice, Progress, Request, compute_activations,
+from ..pipeline import (EngineChoice, Progress, Request, compute_activations,
                         utterances_from_wavs)
 
 
 def stages_for(model: Model) -> tuple[str, ...]:
-    """The stages this model goes through (no splice/transform without a final.mat)."""
-    return STAGES if model.transform is not None else \
-        tuple(s for s in STAGES if s not in ("splice", "transform"))
+    """The stages this model goes through: its front end's (mfcc or fbank, pitch, cmvn,
+    deltas, splice, transform, as it has them), then forward."""
+    return tuple(s.name for s in model.frontend.stages) + ("forward",)
 
 
 def compute_one(model: Model, wav: Path, layers: tuple[int, ...], engine: EngineChoice,

@@ -203,8 +203,8 @@ def _voices_data(r: RecipeResult) -> list[str]:
         f"{100 * ci.raw.get('clean_share', 0):g} % of them kept clean): Kaldi-style speed "
         f"perturbation 0.9/1.0/1.1 (label times rescaled), then in the order a recording adds "
         f"them: " + ", ".join(aug_rows) + " of the train utterances; noise at 0-30 dB SNR, "
-        f"the floor at -75 to -40 dBFS; codecs through ffmpeg with their delay removed, so "
-        f"the labels stay on the audio.",
+        "the floor at -75 to -40 dBFS; codecs through ffmpeg with their delay removed, so "
+        "the labels stay on the audio.",
         "",
         f"LDA: estimated on the train split with {r.lda_classes} classes (each phone segment "
         f"cut into 3 equal parts, like a 3-state HMM's pdfs); Kaldi's est-lda maths; the "
