@@ -83,7 +83,7 @@ class ComputedFrames:
     @property
     def num_frames(self) -> int:
         c = self.computer
-        return c.ready if hasattr(c, "ready") else c.num_frames
+        return int(c.ready if hasattr(c, "ready") else c.num_frames)
 
     def compute(self, a: int, b: int) -> Chunk:
         with self._lock:
@@ -235,3 +235,45 @@ class FrameCache:
             del self.blocks[index]
             dropped += 1
         return dropped
+
+
+class LiveFrames(ComputedFrames):
+    """A microphone's frames (:class:`deepbrain.live.LiveComputer`): its samples are kept (the
+    recording, int16) and fed as they arrive; frames become computable as their right context
+    arrives (:attr:`num_frames` is those); :meth:`finish` ends the utterance. Feeding and
+    computing share the lock, so the window may compute from another thread."""
+
+    def __init__(self, live, dims: Mapping[int, int], output_dim: int | None, rate: int):
+        super().__init__(live, dims, output_dim, live.description, "live")
+        self.rate = rate
+        self._samples = np.zeros(rate * 30, np.int16)
+        self._n = 0
+
+    def accept(self, samples: np.ndarray) -> int:
+        """Samples from the microphone (int16); the frames computable now."""
+        x = np.asarray(samples, np.int16)
+        with self._lock:
+            if self._n + x.shape[0] > self._samples.shape[0]:
+                grown = np.zeros(max(2 * self._samples.shape[0], self._n + x.shape[0]),
+                                 np.int16)
+                grown[:self._n] = self._samples[:self._n]
+                self._samples = grown
+            self._samples[self._n:self._n + x.shape[0]] = x
+            self._n += x.shape[0]
+            self.computer.accept(x.astype(np.float32))
+            return self.computer.ready
+
+    def finish(self) -> int:
+        with self._lock:
+            if not self.computer.finished:
+                self.computer.finish()
+            return self.computer.ready
+
+    @property
+    def finished(self) -> bool:
+        return self.computer.finished
+
+    def samples(self) -> np.ndarray:
+        """What was recorded so far (a view: later samples do not change it)."""
+        with self._lock:
+            return self._samples[:self._n]
