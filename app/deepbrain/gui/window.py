@@ -1,7 +1,8 @@
 """The main window: open a model, open or record a wav, watch every layer frame by frame.
 
 The frames on screen come from a :class:`~deepbrain.gui.frames.FrameFeed`: an utterance
-computed whole, a long one computed around the playhead, or the microphone's. A frame not yet computed is drawn when it arrives.
+computed whole, a long one computed around the playhead, or the microphone's (live mode,
+:mod:`deepbrain.gui.livemode`). A frame not yet computed is drawn when it arrives.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..recording import AudioSource, PyAudioSource
 from .controls import ColourControls, RecordIndicator
 from .frames import FrameFeed
 from .insight import Insight
+from .livemode import LiveMode
 from .mapview import LayerGridView
 from .recordflow import RecordFlow
 from .transport import Transport
@@ -75,6 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build(options or self._saved_options())
         self._connect()
         self.insight = Insight(self)   # phone lanes, regions, inspector, exports
+        self.live = LiveMode(self)     # the microphone's frames as they come
         self._waiting: int | None = None    # a frame drawn when it has been computed
         self._play_timer = QtCore.QTimer(self, timerType=QtCore.Qt.PreciseTimer,
                                          interval=TICK_MS, timeout=self._tick)
@@ -634,6 +637,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._play_timer.stop()
         self.recording.stop(save=False)
+        self.live.close()
         self.processor.shutdown()
         if self.feed is not None:
             self.feed.shutdown()
