@@ -241,18 +241,20 @@ class LiveFrames(ComputedFrames):
     """A microphone's frames (:class:`deepbrain.live.LiveComputer`): its samples are kept (the
     recording, int16) and fed as they arrive; frames become computable as their right context
     arrives (:attr:`num_frames` is those); :meth:`finish` ends the utterance. Feeding and
-    computing share the lock, so the window may compute from another thread."""
+    computing share the lock, so the window may compute from another thread; the recording has
+    a lock of its own, so that reading it never waits for a frame being computed."""
 
     def __init__(self, live, dims: Mapping[int, int], output_dim: int | None, rate: int):
         super().__init__(live, dims, output_dim, live.description, "live")
         self.rate = rate
         self._samples = np.zeros(rate * 30, np.int16)
         self._n = 0
+        self._rec_lock = threading.Lock()
 
     def accept(self, samples: np.ndarray) -> int:
         """Samples from the microphone (int16); the frames computable now."""
         x = np.asarray(samples, np.int16)
-        with self._lock:
+        with self._rec_lock:
             if self._n + x.shape[0] > self._samples.shape[0]:
                 grown = np.zeros(max(2 * self._samples.shape[0], self._n + x.shape[0]),
                                  np.int16)
@@ -260,6 +262,7 @@ class LiveFrames(ComputedFrames):
                 self._samples = grown
             self._samples[self._n:self._n + x.shape[0]] = x
             self._n += x.shape[0]
+        with self._lock:
             self.computer.accept(x.astype(np.float32))
             return self.computer.ready
 
@@ -275,5 +278,5 @@ class LiveFrames(ComputedFrames):
 
     def samples(self) -> np.ndarray:
         """What was recorded so far (a view: later samples do not change it)."""
-        with self._lock:
+        with self._rec_lock:
             return self._samples[:self._n]

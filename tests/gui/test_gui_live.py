@@ -167,3 +167,38 @@ def test_closing_the_window_while_live_stops_the_microphone(qtbot, make_window):
     feed = w.feed
     w.close()
     assert source.started_rate is None and feed.mic is None
+
+
+def test_a_network_too_slow_for_real_time_skips_frames_not_the_voice(qtbot, make_window,
+                                                                      monkeypatch):
+    """Each compute takes 40 ms (four frames' worth of audio): the maps still follow the
+    voice, frames are skipped rather than shown ever later, and once live has stopped the
+    skipped frames are computed when asked for."""
+    from deepbrain.framecache import LiveFrames
+
+    real = LiveFrames.compute
+
+    def slow(self, a, b):
+        time.sleep(0.04)
+        return real(self, a, b)
+    monkeypatch.setattr(LiveFrames, "compute", slow)
+    speech = speechlike(3.0, seed=4)
+    source = ArraySource(speech, 16000, clock=time.monotonic)
+    w = make_window(lambda: source)
+    assert w.load_model(DEMO)
+    w.live.action.trigger()
+    qtbot.waitUntil(lambda: source._pos > 2 * 16000, timeout=10000)
+    heard = w.model.mfcc.num_frames(source._pos)
+    qtbot.waitUntil(lambda: w.frame > heard - 30, timeout=3000)   # not seconds behind
+    assert w.feed.skipped > 50
+    qtbot.waitUntil(lambda: source._pos == speech.shape[0], timeout=10000)
+    with qtbot.waitSignal(w.live.feed.ended, timeout=10000):
+        w.live.action.trigger()
+    gap = next(i for i in range(10, 290) if not w.feed.cache.has(i))
+    w.show_frame(gap)
+    qtbot.waitUntil(lambda: w._waiting is None and w.feed.cache.has(gap), timeout=10000)
+    check = LiveComputer(w.model, tuple(sorted(w.model.maps)))
+    check.accept(speech.astype(np.float32))
+    check.finish()
+    np.testing.assert_allclose(w.feed.rows(gap)[1], check.compute(gap, gap + 1).layers[1][0],
+                               rtol=1e-5, atol=1e-6)

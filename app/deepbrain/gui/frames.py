@@ -10,6 +10,9 @@ thread: its feed holds it.
 Live, the same thread also listens: it drains the microphone every few milliseconds, feeds
 the samples to the live chain and computes each frame as soon as its context has arrived
 (:meth:`FrameFeed.listen`), until :meth:`FrameFeed.stop_listening` finishes the utterance.
+A network too slow for real time does not fall behind the voice: when more than
+:data:`LIVE_LAG` frames wait, only the newest is computed (the maps follow the voice at a
+lower frame rate) and the skipped ones are computed when asked for, once live has stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ AHEAD = 3000       # frames computed ahead of the playhead (30 s), when the budg
 BEHIND = 500       # and behind it
 LISTEN_S = 0.004   # how often the microphone is drained while live
 LIVE_CHUNK = 32    # most frames computed at once while live
+LIVE_LAG = 5       # frames left waiting before the newest is computed alone (50 ms)
 
 
 class FrameFeed(QtCore.QObject):
@@ -58,6 +62,7 @@ class FrameFeed(QtCore.QObject):
         self._stop = False
         self._stop_listening = False
         self._live_done = 0
+        self.skipped = 0             # live frames not computed to keep up with the voice
         self._thread: threading.Thread | None = None
         self._computed.connect(self._put)
         self._broke.connect(self._on_broke)
@@ -176,8 +181,11 @@ class FrameFeed(QtCore.QObject):
                 return
         self._end_listening(error)
 
-    def _compute_live(self) -> None:
+    def _compute_live(self, catch_up: bool = True) -> None:
         ready = self.source.num_frames
+        if catch_up and ready - self._live_done > LIVE_LAG:
+            self.skipped += ready - 1 - self._live_done
+            self._live_done = ready - 1
         while self._live_done < ready:
             a, b = self._live_done, min(ready, self._live_done + LIVE_CHUNK)
             chunk = self.source.compute(a, b)
@@ -199,7 +207,7 @@ class FrameFeed(QtCore.QObject):
             pass
         try:
             self.source.finish()
-            self._compute_live()
+            self._compute_live(catch_up=False)
         except Exception as e:  # noqa: BLE001
             error = error or e
         with self._cond:

@@ -225,6 +225,8 @@ class Insight(QtCore.QObject):
         self.regions_action.setChecked(on)
         self.regions.set_shown(on)
         self.traces.set_shown(on)
+        if on and self.w.feed is not None and not self.w.feed.held:
+            self._update_scores()      # the frames computed while the regions were off
 
     def set_by_phone(self, on: bool | None = None) -> None:
         on = self.by_phone_action.isChecked() if on is None else on
@@ -292,7 +294,7 @@ class Insight(QtCore.QObject):
             return
         self._absorb(chunk)
         self.inspector.add_chunk(chunk)
-        if self.score_series:
+        if self.score_series and self.traces.shown:   # else scored when regions go on
             self._score(chunk)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()

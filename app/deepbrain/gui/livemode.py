@@ -29,7 +29,7 @@ from ..recording import level_db, recordings_dir, save_recording
 from .frames import FrameFeed
 from .recordflow import MIN_SECONDS
 
-STRIP_MS = 200        # how often the strip and meter follow the voice
+STRIP_MS = 300        # how often the strip and meter follow the voice
 STRIP_SECONDS = 10.0  # the strip shows the last seconds heard
 NOTICE_STYLE = ("QLabel { color: #1b1e23; background: #e3b341; border-radius: 3px; "
                 "padding: 2px 8px; font-weight: bold; }")
