@@ -202,3 +202,25 @@ def test_a_network_too_slow_for_real_time_skips_frames_not_the_voice(qtbot, make
     check.finish()
     np.testing.assert_allclose(w.feed.rows(gap)[1], check.compute(gap, gap + 1).layers[1][0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_opening_a_wav_while_live_keeps_the_live_recording(qtbot, make_window, tmp_path):
+    from guisupport import write_speech_wav
+
+    speech = speechlike(30.0, seed=5)
+    source = ArraySource(speech, 16000, clock=time.monotonic)
+    w = make_window(lambda: source)
+    assert w.load_model(DEMO)
+    w.live.action.trigger()
+    qtbot.waitUntil(lambda: w.feed.num_frames > 60, timeout=10000)
+    other = write_speech_wav(tmp_path / "other.wav", 1.0)
+    w.load_wav(other)            # live stops and its utterance is kept, then the wav comes
+    assert source.started_rate is None and not w.live.listening
+    qtbot.waitUntil(lambda: w.feed is not None and w.feed.held, timeout=60000)
+    saved = sorted((tmp_path / "recordings").glob("rec-*.wav"))
+    assert len(saved) == 1 and w.wav == other and w.feed.held
+    assert not w.live.bar.isVisible() and not w.live.action.isChecked()
+    with wave.open(str(saved[0])) as f:
+        n = f.getnframes()
+        assert n > 16000 * 0.6 and np.array_equal(np.frombuffer(f.readframes(n), "<i2"),
+                                                  speech[:n])

@@ -91,6 +91,8 @@ class Exporter:
         """The utterance from its start, in real time: video frame i shows the frame under
         i / FPS seconds, and the sound is the utterance's (at the model's rate)."""
         w = self.window
+        if w.feed is not None and w.feed.listening:
+            raise DeepbrainError("live: stop live first; a video is made of what was heard")
         if w.feed is None or w.playhead is None:
             raise DeepbrainError("no utterance to make a video of: open a wav first")
         w.pause()
@@ -152,6 +154,9 @@ class Exporter:
         if w.feed is None:
             w.show_error("Save activations", "open a wav first")
             return
+        if w.feed.listening:
+            w.show_error("Save activations", "live: stop live first")
+            return
         if w.acts is None:
             gb = w.feed.num_frames * sum(w.feed.dims.values()) * 4 / 2 ** 30
             w.show_error("Save activations", DeepbrainError(
@@ -167,6 +172,9 @@ class Exporter:
     def video_dialog(self) -> None:
         if self.window.feed is None:
             self.window.show_error("Save video", "open a wav first")
+            return
+        if self.window.feed.listening:
+            self.window.show_error("Save video", "live: stop live first")
             return
         size = self._ask_size("Save video")
         path = size and self._ask_file("Save video", ".mp4", "MP4 video")

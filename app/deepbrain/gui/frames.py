@@ -24,7 +24,7 @@ import numpy as np
 from PyQt5 import QtCore
 
 from ..artefacts import Activations, Chunk
-from ..framecache import FrameCache, HeldFrames, LiveFrames, bytes_per_frame
+from ..framecache import FrameCache, HeldFrames, LiveFrames
 
 AHEAD = 3000       # frames computed ahead of the playhead (30 s), when the budget holds them
 BEHIND = 500       # and behind it
@@ -61,6 +61,8 @@ class FrameFeed(QtCore.QObject):
         self._inflight: set[tuple[int, int]] = set()
         self._stop = False
         self._stop_listening = False
+        self._listened_at = threading.Event()    # listening has ended (the error, if any:)
+        self.listen_error: BaseException | None = None
         self._live_done = 0
         self.skipped = 0             # live frames not computed to keep up with the voice
         self._thread: threading.Thread | None = None
@@ -133,11 +135,13 @@ class FrameFeed(QtCore.QObject):
             self.mic = mic
             self._cond.notify()
 
-    def stop_listening(self) -> None:
-        """Stop the microphone and finish the utterance; ``ended`` follows."""
+    def stop_listening(self, wait: float = 0.0) -> bool:
+        """Stop the microphone and finish the utterance; ``ended`` follows. With ``wait``,
+        wait up to that many seconds for the last frames: whether listening has ended."""
         with self._cond:
             self._stop_listening = True
             self._cond.notify()
+        return self._listened_at.wait(wait) if wait else False
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class FrameFeed(QtCore.QObject):
         with self._cond:
             self.mic = None
             self._stop_listening = False
+        self.listen_error = error
+        self._listened_at.set()
         self._emit(self._listened, error)
 
     def _emit(self, signal, value) -> None:
@@ -261,7 +267,3 @@ class FrameFeed(QtCore.QObject):
                 pass
             self.mic = None
 
-    def memory(self) -> int:
-        """Bytes the cache holds."""
-        return self.cache.nbytes if not self.held else \
-            self.num_frames * bytes_per_frame(self.dims, self.cache.output_dim)

@@ -15,6 +15,7 @@ and a dialog says what happened.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ class LiveMode(QtCore.QObject):
         self.frames: LiveFrames | None = None
         self.saved: Path | None = None
         self._draw_pending = False
+        self._ended_for: FrameFeed | None = None
         self.action = QtWidgets.QAction("\u25c9 Live", window, checkable=True)
         self.action.setToolTip("compute and show frames as the microphone hears them (online "
                                "CMVN: the numbers differ from offline ones)")
@@ -163,16 +165,23 @@ class LiveMode(QtCore.QObject):
 
     # -- stopping ----------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop listening; the last frames are computed, then the recording is saved."""
-        if self.listening:
-            self.action.setEnabled(False)
-            self.feed.stop_listening()
+    def stop(self, wait: bool = False) -> None:
+        """Stop listening; the last frames are computed, then the recording is saved (before
+        returning, with ``wait``: another utterance is about to take the window)."""
+        if not self.listening:
+            return
+        self.action.setEnabled(False)
+        feed = self.feed
+        feed.stop_listening(wait=10.0 if wait else 0.0)
+        deadline = time.monotonic() + 10.0
+        while wait and self._ended_for is not feed and time.monotonic() < deadline:
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ExcludeUserInputEvents, 20)
 
     def _ended(self, error) -> None:
         """Listening has stopped (``error``: the microphone failed): save what was heard and
         keep the live utterance on screen."""
         w, feed = self.w, self.feed
+        self._ended_for = feed
         self._timer.stop()
         self.action.setEnabled(True)
         self.action.setChecked(False)

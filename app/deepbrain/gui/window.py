@@ -224,6 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_model(self, model: Model, reprocess: bool = False) -> None:
         """Use ``model`` (it must have maps); with ``reprocess``, run the open wav again."""
+        self.live.stop(wait=True)      # a live recording is saved before it goes
         self.cancel_processing()
         self._clear_utterance()
         self.model = model
@@ -283,6 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("No model", "open a model directory first (Open model\u2026)")
             return
         self._remember("wav_dir", str(path.absolute().parent))
+        self.live.stop(wait=True)
         self.wav = path
         try:
             engine = self._engine()
