@@ -118,7 +118,8 @@ def until(app, ok, limit: float = 600.0) -> float:
         while not ok():
             if time.perf_counter() - t0 > limit:
                 raise SystemExit("bench_window: timed out")
-            app.processEvents(QtCore.QEventLoop.AllEvents | QtCore.QEventLoop.WaitForMoreEvents)
+            app.processEvents(QtCore.QEventLoop.AllEvents
+                              | QtCore.QEventLoop.WaitForMoreEvents)
     finally:
         timer.stop()
     return time.perf_counter()
@@ -244,7 +245,8 @@ def child_live(model: str, seconds: float) -> dict:
     lat = np.array(lat)
     out = {"seconds": seconds, "frames_heard": heard, "frames_presented": len(seen),
            "frames_skipped": skipped,
-           "latency_median_ms": 1e3 * np.median(lat), "latency_p95_ms": 1e3 * np.percentile(lat, 95),
+           "latency_median_ms": 1e3 * np.median(lat),
+           "latency_p95_ms": 1e3 * np.percentile(lat, 95),
            "latency_max_ms": 1e3 * lat.max(), "latency_min_ms": 1e3 * lat.min(),
            "context_wait_ms": 1e3 * float(np.median(wait)), "right_context": int(right),
            "computed_median_ms": 1e3 * float(np.median(computed)),
@@ -298,7 +300,7 @@ def report(long_rows, live_rows, loads) -> str:
                      f"computed in all; cache {got['cache_mb']:.0f} MB", ""))
         rows.append((f"{h}, {name}: peak RSS (/usr/bin/time -v)", f"{rss:.0f} MB", "<= 1 GB"))
     for name, got, rss in live_rows:
-        rows.append((f"live, {name}: microphone buffer due -> frame presented "
+        rows.append((f"live, {name}, run {got['run']}: microphone buffer due -> frame presented "
                      f"({got['frames_presented']} frames presented of {got['frames_heard']} "
                      f"heard in {got['seconds']:.0f} s; {got['frames_skipped']} not computed "
                      f"to keep up)",
@@ -307,11 +309,14 @@ def report(long_rows, live_rows, loads) -> str:
                      f"which due -> computed and in the UI thread {got['computed_median_ms']:.0f}"
                      f" ms, drawn -> presented {got['drawing_median_ms']:.0f} ms (medians)",
                      "<= 100 ms"))
-        rows.append((f"live, {name}: a frame's wait for its right context ({got['right_context']}"
-                     f" frames) and window, from its centre", f"{got['context_wait_ms']:.1f} ms "
-                     f"of audio (the chain's; sound at the centre -> pixels is the sum)", ""))
-        rows.append((f"live, {name}: CPU (all threads) / peak RSS",
+        rows.append((f"live, {name}, run {got['run']}: CPU (all threads) / peak RSS",
                      f"{100 * got['cpu_share']:.0f} % of one core; {rss:.0f} MB", ""))
+    for name in dict.fromkeys(name for name, _, _ in live_rows):
+        got = next(g for n, g, _ in live_rows if n == name)
+        rows.append((f"live, {name}: a frame's wait for its right context "
+                     f"({got['right_context']} frames) and window, from its centre",
+                     f"{got['context_wait_ms']:.1f} ms of audio (the chain's; sound at the "
+                     f"centre -> pixels is the sum)", ""))
     table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     r = (long_rows or live_rows)[0][1]["renderer"]
     notice = live_rows[0][1]["notice"] if live_rows else ""
@@ -334,9 +339,11 @@ not computed in time are not waited for while playing: the picture holds the las
 computed (counted above as "an older frame").
 
 Live, the microphone is drained every 4 ms in the worker thread and each frame is computed as
-soon as its context has arrived; the window draws the newest frame (frames arriving while one
-is drawn make one draw). A network too slow for real time skips frames (computed later when
-asked for) rather than fall behind the voice. The window says: "{notice}".
+soon as its context has arrived, in one BLAS thread; the window draws the newest frame (frames
+arriving while one is drawn make one draw). A network too slow for real time skips frames
+(computed later when asked for) rather than fall behind the voice. Each live run is a process
+of its own, the models taking turns, so that a change in the machine's load shows as a spread
+between runs. The window says: "{notice}".
 """
 
 
@@ -344,7 +351,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "bench" / "window.md"))
     p.add_argument("--minutes", type=int, default=60)
-    p.add_argument("--live-seconds", type=float, default=20.0)
+    p.add_argument("--live-seconds", type=float, default=15.0)
+    p.add_argument("--live-runs", type=int, default=3,
+                   help="live runs per model (the load on a shared machine varies)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -371,10 +380,13 @@ def main(argv=None) -> int:
             got, rss = run_child(["long", str(wav), model])
             print(f"{name}, long: {got}, peak {rss:.0f} MB", file=sys.stderr)
             long_rows.append((name, got, rss))
-        for name, model in models:
-            got, rss = run_child(["live", model, str(args.live_seconds)])
-            print(f"{name}, live: {got}, peak {rss:.0f} MB", file=sys.stderr)
-            live_rows.append((name, got, rss))
+        for run in range(1, args.live_runs + 1):
+            for name, model in models:
+                got, rss = run_child(["live", model, str(args.live_seconds)])
+                got["run"] = f"{run}/{args.live_runs}"
+                print(f"{name}, live: {got}, peak {rss:.0f} MB", file=sys.stderr)
+                live_rows.append((name, got, rss))
+        live_rows.sort(key=lambda r: [n for n, _ in models].index(r[0]))
     loads.append(loadavg())
     text = report(long_rows, live_rows, loads)
     out = Path(args.out)
