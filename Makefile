@@ -8,6 +8,8 @@ ENGINE ?= auto
 OUT    ?= activations/$(basename $(notdir $(WAV)))
 PYTEST_ARGS ?=
 EXTRAS ?= dev,gui
+# The window's benchmarks (a display, or Xvfb): bench/gui.md, bench/window.md (long audio, live)
+GUI_BENCHES := scripts/bench_gui.py scripts/bench_window.py
 
 .PHONY: venv activations activations-args test bench clean demo-model gui
 
@@ -34,10 +36,12 @@ clean:
 bench: venv
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_stream.py
-	@if [ -n "$$DISPLAY" ]; then $(BIN)/python scripts/bench_gui.py; \
-	elif command -v xvfb-run >/dev/null; then \
-	  xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python scripts/bench_gui.py; \
-	else echo "make bench: no display and no xvfb-run (apt-get install xvfb xauth): GUI benchmark skipped" >&2; fi
+	@for s in $(GUI_BENCHES); do \
+	  if [ -n "$$DISPLAY" ]; then $(BIN)/python $$s || exit 1; \
+	  elif command -v xvfb-run >/dev/null; then \
+	    xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python $$s || exit 1; \
+	  else echo "make bench: no display and no xvfb-run (apt-get install xvfb xauth): $$s skipped" >&2; fi; \
+	done
 
 # The window: make gui [MODEL=dir] [WAV=file]. Recording and sound need pyaudio (the record
 # extra), built against portaudio19-dev; without it the GUI still runs and plays silently.

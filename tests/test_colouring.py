@@ -186,3 +186,30 @@ def test_core_modules_import_without_qt_or_audio_libraries():
             "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_rows_given_a_frame_at_a_time_colour_as_the_whole_utterance():
+    """An utterance computed around the playhead is coloured from its rows: the same colours
+    as from the whole activations, on either scale (the absolute scale of an unbounded layer
+    from the values seen so far, widened as more are computed)."""
+    rng = np.random.default_rng(4)
+    maps = {k: small_map(n, seed=k) for k, n in ((1, 30), (2, 20))}
+    layers = {1: rng.random((50, 30)).astype(np.float32),
+              2: (rng.standard_normal((50, 20)) * 3).astype(np.float32)}
+    markers = {1: "<Sigmoid>", 2: "<ParametricRelu>"}
+    for scale in ("frame", "absolute"):
+        opts = ColourOptions("jet", scale, 0.5)
+        whole = FrameColours(maps, layers, opts, markers)
+        seen = {2: (float(layers[2][:10].min()), float(layers[2][:10].max()))}
+        rows = FrameColours.for_units(maps, {1: 30, 2: 20}, 50, opts, markers, seen)
+        assert rows.widen({2: (float(layers[2].min()), float(layers[2].max()))}) == \
+            (scale == "absolute")
+        assert not rows.widen({2: (0.0, 0.1)})
+        for i in (0, 17, 49):
+            want = {k: v.copy() for k, v in whole.frame_all(i).items()}
+            got = rows.colour_rows({k: m[i] for k, m in layers.items()})
+            for k in (1, 2):
+                np.testing.assert_array_equal(got[k], want[k])
+        if scale == "absolute":
+            assert rows.value_range(1) == (0.0, 1.0)       # sigmoid: its natural range
+            assert rows.value_range(2) == whole.value_range(2)

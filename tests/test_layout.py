@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 CORE = ["deepbrain", "deepbrain.cli", "deepbrain.pipeline", "deepbrain.engines.numpy_engine",
-        "deepbrain.engines.kaldi_engine", "deepbrain.results", "deepbrain.model"]
+        "deepbrain.engines.kaldi_engine", "deepbrain.results", "deepbrain.model",
+        "deepbrain.live", "deepbrain.longaudio", "deepbrain.framecache",
+        "deepbrain.framesummary", "deepbrain.overview", "deepbrain.savedacts"]
 
 
 def test_core_imports_without_qt_or_audio_libraries():

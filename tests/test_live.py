@@ -53,3 +53,20 @@ def test_with_the_models_global_statistics_it_is_apply_cmvn_online(tmp_path):
     live.finish()
     want = apply_cmvn_online(live._feats, opts, live.global_stats)
     np.testing.assert_allclose(live._normed, want, rtol=1e-6, atol=1e-5)
+
+
+def test_many_small_pieces_equal_one_piece(tmp_path):
+    """The microphone's 10 ms pieces (buffers grown as frames come) give the frames one big
+    piece gives."""
+    model = load_model(ROOT / "models" / "demo")
+    x = speechlike(12.0, seed=5).astype(np.float32)
+    small, big = LiveComputer(model, (1, 5)), LiveComputer(model, (1, 5))
+    for pos in range(0, x.size, 160):
+        small.accept(x[pos:pos + 160])
+    big.accept(x)
+    assert small.num_frames == big.num_frames == 1198
+    np.testing.assert_array_equal(small._feats, big._feats)
+    np.testing.assert_allclose(small._normed, big._normed, rtol=1e-6, atol=1e-5)
+    a, b = small.compute(300, 1100), big.compute(300, 1100)
+    for k in (1, 5):
+        np.testing.assert_allclose(a.layers[k], b.layers[k], rtol=1e-5, atol=1e-6)

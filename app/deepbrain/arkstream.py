@@ -66,8 +66,9 @@ class ArkWriter:
         self._f.close()
 
 
-def open_matrix(path: str | os.PathLike, offset: int) -> np.ndarray:
-    """The float matrix at ``offset`` of a Kaldi binary ark, memory-mapped (read lazily)."""
+def matrix_at(path: str | os.PathLike, offset: int) -> tuple[np.dtype, int, int]:
+    """The dtype, rows and columns of the binary float matrix at ``offset`` of an ark (checked
+    to lie within the file)."""
     with open(path, "rb") as f:
         f.seek(offset)
         head = f.read(15)
@@ -79,12 +80,49 @@ def open_matrix(path: str | os.PathLike, offset: int) -> np.ndarray:
     if rows < 0 or cols < 0:
         raise FormatError(f"{path}: a matrix of {rows} x {cols} at byte {offset}")
     dtype = np.dtype(_FLOAT[head[2:5]])
-    if rows == 0 or cols == 0:
-        return np.zeros((rows, cols), dtype)
     if offset + 15 + rows * cols * dtype.itemsize > os.path.getsize(path):
         raise FormatError(f"{path}: the {rows} x {cols} matrix at byte {offset} runs past the "
                           f"end of the file (truncated)")
+    return dtype, rows, cols
+
+
+def open_matrix(path: str | os.PathLike, offset: int) -> np.ndarray:
+    """The float matrix at ``offset`` of a Kaldi binary ark, memory-mapped (read lazily)."""
+    dtype, rows, cols = matrix_at(path, offset)
+    if rows == 0 or cols == 0:
+        return np.zeros((rows, cols), dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset + 15, shape=(rows, cols))
+
+
+class MatrixRows:
+    """The binary float matrix at ``offset`` of an ark, its rows read when asked for.
+
+    Plain reads rather than a memory map: an ark cut or rewritten while the window reads it
+    then gives an error naming it, where a map would kill the process with SIGBUS."""
+
+    def __init__(self, path: str | os.PathLike, offset: int):
+        self.path = Path(path)
+        self.dtype, rows, cols = matrix_at(path, offset)
+        self.shape = (rows, cols)
+        self._data = offset + 15
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows a .. b as float32."""
+        rows, cols = self.shape
+        a, b = max(0, a), min(b, rows)
+        size = self.dtype.itemsize * cols
+        want = max(0, b - a) * size
+        try:
+            with open(self.path, "rb") as f:
+                raw = os.pread(f.fileno(), want, self._data + a * size) if want else b""
+        except OSError as e:
+            raise FormatError(f"{self.path}: cannot be read any more ({e.strerror}); was it "
+                              f"moved or deleted while open?") from None
+        if len(raw) < want:
+            raise FormatError(f"{self.path}: rows {a}..{b} of the {rows} x {cols} matrix are "
+                              f"not all there (the file was cut or rewritten while open); "
+                              f"write the activations again")
+        return np.frombuffer(raw, self.dtype).reshape(-1, cols).astype(np.float32)
 
 
 def scp_entries(path: str | os.PathLike) -> list[tuple[str, str, int]]:

@@ -167,28 +167,75 @@ class LayerColourer:
 
 class FrameColours:
     """The colours of any frame of an utterance, made when asked for (nothing is cached but
-    the last frame's buffers)."""
+    the last frame's buffers).
+
+    ``layers`` holds the utterance's activations whole (frames x units each); an utterance
+    whose frames are computed around the playhead is coloured a frame's rows at a time
+    (:meth:`for_units`, :meth:`colour_rows`)."""
 
     def __init__(self, maps: Mapping[int, LayerMap], layers: Mapping[int, np.ndarray],
                  options: ColourOptions = ColourOptions(),
                  markers: Mapping[int, str] | None = None):
-        missing = [k for k in layers if k not in maps]
+        markers = markers or {}
+        ranges = {k: natural_range(markers.get(k, ""), a) for k, a in layers.items()} \
+            if options.scale == "absolute" else {}
+        self._setup(maps, {k: a.shape[1] for k, a in layers.items()},
+                    min((a.shape[0] for a in layers.values()), default=0), options, ranges)
+        self.layers = layers
+
+    @classmethod
+    def for_units(cls, maps: Mapping[int, LayerMap], units: Mapping[int, int],
+                  num_frames: int, options: ColourOptions = ColourOptions(),
+                  markers: Mapping[int, str] | None = None,
+                  seen: Mapping[int, tuple[float, float]] | None = None) -> "FrameColours":
+        """Colours for rows given one frame at a time; the absolute scale of a layer without
+        a natural range is the range ``seen`` so far (widened by :meth:`widen`)."""
+        self = cls.__new__(cls)
+        markers, seen = markers or {}, seen or {}
+        ranges = {k: NATURAL_RANGES.get(markers.get(k, ""), _range(seen.get(k)))
+                  for k in units} if options.scale == "absolute" else {}
+        self._setup(maps, units, num_frames, options, ranges)
+        self.layers = None
+        self._natural = {k for k in units if markers.get(k, "") in NATURAL_RANGES}
+        self._seen = {k: tuple(r) for k, r in seen.items() if k in units}
+        return self
+
+    def _setup(self, maps, units: Mapping[int, int], num_frames: int, options: ColourOptions,
+               ranges: Mapping[int, tuple[float, float]]) -> None:
+        missing = [k for k in units if k not in maps]
         if missing:
             raise DeepbrainError(f"layer(s) {', '.join(map(str, missing))} have activations "
                                  f"but no map (lda/K/vertices and indices)")
-        self.layers = layers
+        self.units = dict(units)
         self.options = options
-        self.num_frames = min((a.shape[0] for a in layers.values()), default=0)
-        markers = markers or {}
-        self._colourers = {
-            k: LayerColourer(maps[k], options,
-                             natural_range(markers.get(k, ""), a)
-                             if options.scale == "absolute" else (0.0, 1.0))
-            for k, a in layers.items()}
+        self.num_frames = num_frames
+        self._colourers = {k: LayerColourer(maps[k], options, ranges.get(k, (0.0, 1.0)))
+                           for k in units}
+        self._natural = set(units)
+        self._seen: dict[int, tuple[float, float]] = {}
         self._batch_ready = False
 
     def value_range(self, layer: int) -> tuple[float, float]:
         return self._colourers[layer].value_range
+
+    def widen(self, seen: Mapping[int, tuple[float, float]]) -> bool:
+        """The absolute scale of layers without a natural range, widened to ``seen`` (the
+        values computed so far); whether anything changed."""
+        if self.options.scale != "absolute":
+            return False
+        changed = False
+        for k, r in seen.items():
+            if k in self._natural or k not in self._colourers:
+                continue
+            old = self._seen.get(k)
+            merged = r if old is None else (min(old[0], r[0]), max(old[1], r[1]))
+            if merged != old:
+                self._seen[k] = merged
+                self._colourers[k].value_range = _range(merged)
+                changed = True
+        if changed:
+            self._batch_ready = False
+        return changed
 
     def frame(self, layer: int, index: int) -> np.ndarray:
         """units x 4 RGBA of ``layer`` at frame ``index`` (0-based)."""
@@ -202,11 +249,15 @@ class FrameColours:
         The arrays are views of one buffer that the next call reuses."""
         if not 0 <= index < self.num_frames:
             raise IndexError(f"frame {index} outside 0..{self.num_frames - 1}")
+        return self.colour_rows({k: self.layers[k][index] for k in self.units})
+
+    def colour_rows(self, rows: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """:meth:`frame_all` of one frame's rows (every layer's, as given)."""
         if not self._batch_ready:
             self._prepare_batch()
         x = self._x
         for k, a, b in self._segments:
-            x[a:b] = self.layers[k][index]
+            x[a:b] = rows[k]
         if self.options.scale == "frame":
             peak = np.maximum.reduceat(np.abs(x), self._starts)
             peak[peak <= 0] = 1.0
@@ -228,8 +279,8 @@ class FrameColours:
         return {k: self._out[a:b] for k, a, b in self._segments}
 
     def _prepare_batch(self) -> None:
-        ks = list(self.layers)
-        self._sizes = np.array([self.layers[k].shape[1] for k in ks])
+        ks = list(self.units)
+        self._sizes = np.array([self.units[k] for k in ks])
         self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]]).astype(np.intp)
         ends = self._starts + self._sizes
         self._segments = [(k, int(a), int(b)) for k, a, b in zip(ks, self._starts, ends)]
@@ -246,3 +297,10 @@ class FrameColours:
         self._lut = colormap_lut(self.options.colormap)
         self._batch_ready = True
 
+
+def _range(r: tuple[float, float] | None) -> tuple[float, float]:
+    """A usable scale from a seen range (none yet: [0, 1])."""
+    if r is None:
+        return (0.0, 1.0)
+    lo, hi = float(r[0]), float(r[1])
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)

@@ -39,10 +39,12 @@ class LiveComputer:
         self.normalise = stage is not None or fe.cmvn is not None
         self._stream = FeatureStream(fe.features)
         dim = fe.features.dim
-        self._feats = np.zeros((0, dim), F32)
-        self._normed = np.zeros((0, dim), F32)
-        self._sums = np.zeros((1, dim))          # cumulative sums of the frames (double)
-        self._squares = np.zeros((1, dim))
+        # Grown by doubling (an hour of live audio is 360000 frames, one or two an accept)
+        self._n = 0
+        self._feats_buf = np.zeros((256, dim), F32)
+        self._normed_buf = np.zeros((256, dim), F32)
+        self._sums = np.zeros((257, dim))        # cumulative sums of the frames (double)
+        self._squares = np.zeros((257, dim))
         self.finished = False
         self._computer = UtteranceComputer(model, Extracted("live", self._feats), None,
                                            layers, output, False)
@@ -61,7 +63,15 @@ class LiveComputer:
     @property
     def num_frames(self) -> int:
         """Frames heard so far."""
-        return self._feats.shape[0]
+        return self._n
+
+    @property
+    def _feats(self) -> np.ndarray:
+        return self._feats_buf[:self._n]
+
+    @property
+    def _normed(self) -> np.ndarray:
+        return self._normed_buf[:self._n]
 
     @property
     def ready(self) -> int:
@@ -88,16 +98,31 @@ class LiveComputer:
         return self._computer.compute(a, b)
 
     def _add(self, feats: np.ndarray) -> int:
-        if not feats.shape[0]:
+        m = feats.shape[0]
+        if not m:
             return 0
-        self._feats = np.concatenate([self._feats, feats])
+        lo, hi = self._n, self._n + m
+        if hi > self._feats_buf.shape[0]:
+            self._grow(hi)
+        self._feats_buf[lo:hi] = feats
         x = feats.astype(np.float64)
-        self._sums = np.concatenate([self._sums, self._sums[-1] + np.cumsum(x, axis=0)])
-        self._squares = np.concatenate([self._squares,
-                                        self._squares[-1] + np.cumsum(x * x, axis=0)])
-        self._normed = np.concatenate([self._normed, self._online_cmvn(
-            self._feats.shape[0] - feats.shape[0], self._feats.shape[0])])
-        return feats.shape[0]
+        self._sums[lo + 1:hi + 1] = self._sums[lo] + np.cumsum(x, axis=0)
+        self._squares[lo + 1:hi + 1] = self._squares[lo] + np.cumsum(x * x, axis=0)
+        self._n = hi
+        self._normed_buf[lo:hi] = self._online_cmvn(lo, hi)
+        return m
+
+    def _grow(self, need: int) -> None:
+        size = max(need, 2 * self._feats_buf.shape[0])
+
+        def grown(a: np.ndarray, rows: int) -> np.ndarray:
+            b = np.zeros((rows, a.shape[1]), a.dtype)
+            b[:a.shape[0]] = a
+            return b
+        self._feats_buf = grown(self._feats_buf, size)
+        self._normed_buf = grown(self._normed_buf, size)
+        self._sums = grown(self._sums, size + 1)
+        self._squares = grown(self._squares, size + 1)
 
     def _online_cmvn(self, lo: int, hi: int) -> np.ndarray:
         """apply-cmvn-online of frames lo .. hi from the window of frames before each."""

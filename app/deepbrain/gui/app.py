@@ -208,6 +208,7 @@ def render(app: QtWidgets.QApplication, window, args, pins, size: tuple[int, int
         window.show_saved(args.acts, args.wav)
     else:
         window.process_now(args.wav)
+    window.feed.sync = True       # a long utterance's frames computed as they are drawn
     insight.raise_errors()
     frames = window.colours.num_frames
     if not 0 <= args.frame < frames:

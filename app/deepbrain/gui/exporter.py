@@ -91,7 +91,9 @@ class Exporter:
         """The utterance from its start, in real time: video frame i shows the frame under
         i / FPS seconds, and the sound is the utterance's (at the model's rate)."""
         w = self.window
-        if w.acts is None or w.playhead is None:
+        if w.feed is not None and w.feed.listening:
+            raise DeepbrainError("live: stop live first; a video is made of what was heard")
+        if w.feed is None or w.playhead is None:
             raise DeepbrainError("no utterance to make a video of: open a wav first")
         w.pause()
         model, n = w.model, w.colours.num_frames
@@ -103,10 +105,12 @@ class Exporter:
             w.show_frame(frame_at(seconds, model.frame_shift, length, n))
             settle(2)
             return image_rgb(w.render_image(), size)
+        sync, w.feed.sync = w.feed.sync, True   # a long utterance's frames computed in turn
         try:
             with window_size(w, size):
                 return make_video(render, audio, path, size, force, FPS, progress, cancel)
         finally:
+            w.feed.sync = sync
             w.show_frame(shown)
 
     # -- the dialogs -------------------------------------------------------------------------
@@ -136,8 +140,8 @@ class Exporter:
         return path
 
     def _stem(self) -> str:
-        acts = self.window.acts
-        return acts.utt_id if acts is not None else "deepbrain"
+        feed = self.window.feed
+        return feed.source.utt_id if feed is not None else "deepbrain"
 
     def png_dialog(self) -> None:
         size = self._ask_size("Save picture")
@@ -146,8 +150,19 @@ class Exporter:
             self._run("Save picture", lambda: self.save_png(path, size, force=True))
 
     def npz_dialog(self) -> None:
-        if self.window.acts is None:
-            self.window.show_error("Save activations", "open a wav first")
+        w = self.window
+        if w.feed is None:
+            w.show_error("Save activations", "open a wav first")
+            return
+        if w.feed.listening:
+            w.show_error("Save activations", "live: stop live first")
+            return
+        if w.acts is None:
+            gb = w.feed.num_frames * sum(w.feed.dims.values()) * 4 / 2 ** 30
+            w.show_error("Save activations", DeepbrainError(
+                f"{w.wav.name if w.wav else 'this utterance'}: its activations ({gb:.1f} GB) "
+                f"are computed around the playhead, never held whole; write them as arks in "
+                f"chunks with deepbrain activations WAV --out DIR"))
             return
         path = self._ask_file("Save activations", ".npz", "numpy arrays")
         if path:
@@ -155,8 +170,11 @@ class Exporter:
                       lambda: save_activations_npz(self.window.acts, path, force=True))
 
     def video_dialog(self) -> None:
-        if self.window.acts is None:
+        if self.window.feed is None:
             self.window.show_error("Save video", "open a wav first")
+            return
+        if self.window.feed.listening:
+            self.window.show_error("Save video", "live: stop live first")
             return
         size = self._ask_size("Save video")
         path = size and self._ask_file("Save video", ".mp4", "MP4 video")

@@ -3,8 +3,13 @@ inspector, the selectivity picture, exports, and the menus that show and hide th
 
 Each panel is a room of one concern; this module only passes the window's state to them
 (the model, the utterance, the frame) and their intents back (seek, pin, align). The main
-window knows of it through four calls: a new model/utterance, the frame drawn, and whether
-the maps are coloured by phone.
+window knows of it through five calls: a new model/utterance, frames computed, the frame
+drawn, and whether the maps are coloured by phone.
+
+The heard lane, the region scores and the pinned units' traces are gathered from the frames
+as they are computed (:mod:`deepbrain.framesummary`): all at once for an utterance computed
+whole, chunk by chunk (redrawn a few times a second) for a long or live one, whose traces
+then show a window of frames around the playhead.
 """
 
 from __future__ import annotations
@@ -12,20 +17,25 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
 from ..colouring import NATURAL_RANGES
 from ..errors import DeepbrainError
+from ..framesummary import PerFrame, as_scores, chunk_scores, heard_ids, lane_from_ids
 from ..maps.units import UnitTable
-from ..phonelanes import (PhoneLane, aligner_unavailable, lane_from_file, lane_from_output,
-                          lane_from_text)
-from ..regions import load_unit_tables, region_scores
+from ..phonelanes import PhoneLane, aligner_unavailable, lane_from_file, lane_from_text
+from ..regions import load_unit_tables
+from ..segments import PhoneSegment
 from .exporter import Exporter
 from .inspector import InspectorPanel, describe
 from .phonelane import PhonePanel
 from .regionlayer import RegionOverlay
 from .scoretrace import ScoreTraces
 from .selectivity import SelectivityPanel
+
+TRACE_FRAMES = 2000   # a long or live utterance's traces: 20 s around the playhead
+REFRESH_MS = 250      # how often they are redrawn while frames are computed
 
 
 class Background(QtCore.QObject):
@@ -69,6 +79,13 @@ class Insight(QtCore.QObject):
         self._aligning: Background | None = None
         self.strict = False     # headless: errors are kept for raise_errors(), not shown
         self.errors: list[DeepbrainError] = []
+        self.heard: PerFrame | None = None          # the top output phone of each frame
+        self.score_series: dict[int, PerFrame] = {}
+        self._score_by = ("", None)                 # (lane name, PhoneLane) scored
+        self.span = (0, 0)                          # the frames the traces show
+        self._refresh_timer = QtCore.QTimer(self, singleShot=True, interval=REFRESH_MS,
+                                            timeout=self._refresh)
+        self.inspector.computed = self._computed_chunks
         self._build()
         v = window.view
         v.layers_set.connect(self._layers_shown)
@@ -81,6 +98,7 @@ class Insight(QtCore.QObject):
         self.inspector.changed.connect(v.update)
         window.result_shown.connect(self._utterance_shown)
         window.frame_shown.connect(self._frame_shown)
+        window.frames_computed.connect(self._frames_computed)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -189,7 +207,7 @@ class Insight(QtCore.QObject):
         self._ensure_model()
         self.regions.layers_shown()
         self._apply_colours()
-        if self.w.acts is None and (self.said or self.hears):   # the utterance has gone
+        if self.w.feed is None and (self.said or self.hears):   # the utterance has gone
             self.said = self.hears = None
             self.panel.lanes.set_lane("said", None)
             self.panel.lanes.set_lane("hears", None)
@@ -207,6 +225,8 @@ class Insight(QtCore.QObject):
         self.regions_action.setChecked(on)
         self.regions.set_shown(on)
         self.traces.set_shown(on)
+        if on and self.w.feed is not None and not self.w.feed.held:
+            self._update_scores()      # the frames computed while the regions were off
 
     def set_by_phone(self, on: bool | None = None) -> None:
         on = self.by_phone_action.isChecked() if on is None else on
@@ -236,26 +256,67 @@ class Insight(QtCore.QObject):
     def _utterance_shown(self) -> None:
         self._ensure_model()
         w = self.w
-        acts = w.acts
+        feed = w.feed
+        n = feed.num_frames
+        phones = w.model.phones
         self.panel.lanes.frame_shift = w.model.frame_shift
-        self.hears = lane_from_output(acts.output, w.model.phones)
-        self.panel.lanes.set_lane("hears", self.hears, (
-            "the model has no phones.txt" if w.model.phones is None else
-            "the model's outputs are not the phones of its phones.txt"))
+        out = feed.cache.output_dim
+        self.heard = PerFrame(n, np.int16, -1) if out and phones is not None and \
+            out == len(phones) else None
+        self.hears_hint = ("the model has no phones.txt" if phones is None else
+                           "the model's outputs are not the phones of its phones.txt")
+        self.score_series, self._score_by = {}, ("", None)
+        self.span = (0, n) if feed.held else self._span_at(w.frame, n)
+        for chunk in feed.chunks():
+            self._absorb(chunk)
+        self._show_heard()
         self.said = None
         if self.pending_text:                 # --text: for the first utterance only
             text, self.pending_text = self.pending_text, None
             self.align_text(text, wait=True)
         elif self.phones_file is not None:
             try:
-                lane = lane_from_file(self.phones_file, acts.utt_id, acts.num_frames,
+                lane = lane_from_file(self.phones_file, feed.source.utt_id, n,
                                       w.model.frame_shift, self._model_phones())
                 self._set_said(lane, lane.source)
             except DeepbrainError as e:
                 self._report("Cannot read the phones", e)
         if self.said is None:
             self._set_said(None, "")
-        self.inspector.set_activations(acts, w.model.frame_shift)
+        self.inspector.set_utterance(n, w.model.frame_shift, self.span)
+
+    def _computed_chunks(self):
+        return self.w.feed.chunks() if self.w.feed is not None else ()
+
+    def _frames_computed(self, chunk) -> None:
+        """Frames of a long or live utterance: gathered now, drawn soon."""
+        if self.w.feed is None or self.w.feed.held:
+            return
+        self._absorb(chunk)
+        self.inspector.add_chunk(chunk)
+        if self.score_series and self.traces.shown:   # else scored when regions go on
+            self._score(chunk)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _absorb(self, chunk) -> None:
+        if self.heard is not None:
+            ids = heard_ids(chunk.output, self.w.model.phones)
+            if ids is not None:
+                self.heard.put(chunk.start, ids)
+
+    def _show_heard(self) -> None:
+        self.hears = lane_from_ids(self.heard.values, self.w.model.phones) \
+            if self.heard is not None else None
+        self.panel.lanes.set_lane("hears", self.hears, self.hears_hint)
+
+    def _refresh(self) -> None:
+        if self.w.feed is None:
+            return
+        self._show_heard()
+        self.inspector.refresh()
+        if self.score_series:
+            self._show_scores()
 
     def _model_phones(self) -> Path | None:
         p = self.w.model.path / "phones.txt"
@@ -275,10 +336,10 @@ class Insight(QtCore.QObject):
     def load_phones(self, path: str | Path) -> None:
         """Use a phones file (CTM, ark, scp) for this and later utterances."""
         self.phones_file = Path(path)
-        if self.w.acts is not None:
-            acts = self.w.acts
+        if self.w.feed is not None:
+            feed = self.w.feed
             try:
-                lane = lane_from_file(self.phones_file, acts.utt_id, acts.num_frames,
+                lane = lane_from_file(self.phones_file, feed.source.utt_id, feed.num_frames,
                                       self.w.model.frame_shift, self._model_phones())
             except DeepbrainError as e:
                 self._report("Cannot read the phones", e)
@@ -296,8 +357,16 @@ class Insight(QtCore.QObject):
     def align_text(self, text: str, wait: bool = False) -> None:
         """Align ``text`` to the utterance (in a thread, unless ``wait``)."""
         w = self.w
-        if w.acts is None:
+        if w.feed is None:
             self.pending_text = text
+            return
+        if w.acts is None:
+            minutes = w.utterance_audio.duration / 60 if w.utterance_audio else 0.0
+            self._report("Cannot align the transcript", DeepbrainError(
+                f"{w.wav.name if w.wav else 'this utterance'}: a transcript is aligned to an "
+                f"utterance held whole, and this one ({minutes:.1f} min) is computed around "
+                f"the playhead; cut it into utterances, or give its phones as a CTM (Open "
+                f"phones\u2026)"))
             return
         reason = aligner_unavailable()
         if reason:
@@ -341,20 +410,48 @@ class Insight(QtCore.QObject):
         self._set_said(lane, lane.source)
 
     def _update_scores(self) -> None:
-        lane, source = (self.said, "said") if self.said else (self.hears, "heard")
-        acts = self.w.acts
-        if lane is None or acts is None or not self.tables:
+        """The region scores of the frames computed, by the said phones (else the heard)."""
+        by = ("said", self.said) if self.said else ("heard", None)
+        feed = self.w.feed
+        if (by[1] is None and self.heard is None) or feed is None or not self.tables:
+            self.score_series, self._score_by = {}, ("", None)
             self.traces.set_scores({}, "")
             return
+        self._score_by = by
+        self.score_series = {k: PerFrame(feed.num_frames, np.float64) for k in feed.dims
+                             if k in self.tables}
+        for chunk in feed.chunks():
+            self._score(chunk)
+        scores = self._show_scores()
+        if feed.held:      # a long utterance's means change as frames are computed
+            means = ", ".join(f"{k}: \u00d7{s.mean:.2f}" for k, s in scores.items())
+            self.w._say(f"region score ({by[0]} phones), utterance mean per layer: {means}")
+
+    def _score(self, chunk) -> None:
         m = self.w.model
         floors = {k: NATURAL_RANGES.get(
             m.nnet.components[m.nnet.hidden_layer_components[k - 1]].marker, (0.0,))[0]
-            for k in acts.layers}
-        scores = region_scores(acts.layers, self.tables, lane.segments, floors)
-        self.traces.set_scores(scores, source)
+            for k in self.score_series}
+        name, lane = self._score_by
+        a = chunk.start
+        if lane is not None:
+            segments = lane.segments
+        else:                                  # by the heard phones of these frames
+            ids = self.heard.values[a:a + chunk.rows]
+            segments = [PhoneSegment(s.phone, s.start + a, s.end + a) for s in
+                        lane_from_ids(ids, m.phones).segments]
+        layers = {k: v for k, v in chunk.layers.items() if k in self.score_series}
+        for k, v in chunk_scores(layers, a, self.tables, segments, floors).items():
+            self.score_series[k].put(a, v)
+
+    def _show_scores(self):
+        feed = self.w.feed
+        scores = as_scores(self.score_series)
+        self.traces.set_window(None if feed.held else self.span)
+        self.traces.set_scores(scores, self._score_by[0], "utterance mean" if feed.held
+                               else "mean so far")
         self.traces.set_shown(self.regions_action.isChecked())
-        means = ", ".join(f"{k}: \u00d7{s.mean:.2f}" for k, s in scores.items())
-        self.w._say(f"region score ({source} phones), utterance mean per layer: {means}")
+        return scores
 
     @property
     def spoken(self) -> str | None:
@@ -367,10 +464,31 @@ class Insight(QtCore.QObject):
         if w.model is None:
             return
         t = index * w.model.frame_shift + w.model.mfcc.frame_length / 2000.0
+        if w.feed is not None and not w.feed.held:
+            self._follow(index)
         self.panel.lanes.set_cursor(index, t)
         self.regions.set_phone(self.spoken)
         self.traces.set_frame(index)
         self.inspector.set_time(t)
+
+    def _span_at(self, index: int, n: int, at: float = 0.5) -> tuple[int, int]:
+        """TRACE_FRAMES frames with ``index`` at ``at`` of the way (within 0 .. n, or on
+        from 0 while a live utterance is shorter)."""
+        a = max(0, min(index - int(TRACE_FRAMES * at), n - TRACE_FRAMES))
+        return a, a + TRACE_FRAMES
+
+    def _follow(self, index: int) -> None:
+        """Keep the playhead in the middle of the traces' window: moved on (or back) when it
+        nears an edge, so the traces are redrawn every few seconds, not every frame."""
+        a, b = self.span
+        edge = (b - a) // 10
+        if a + edge <= index <= b - edge or (a == 0 and index < b - edge):
+            return
+        n = self.w.feed.num_frames
+        self.span = self._span_at(index, n, 0.25 if index > b - edge else 0.75)
+        self.inspector.set_window(self.span)
+        if self.score_series:
+            self.traces.set_window(self.span)
 
     # -- units -------------------------------------------------------------------------------
 

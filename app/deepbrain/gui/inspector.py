@@ -4,16 +4,23 @@ Hovering a unit shows its layer, number, preferred phone and PSI in a tooltip; a
 it: a card with its activity pattern over the phones (bars grouped by manner of
 articulation), its PSI and entropy, and its activation over the utterance with the
 playhead. Several cards can be open to compare units; pinned units are ringed on the maps.
+
+A pinned unit's activation is gathered from the frames as they are computed
+(:class:`deepbrain.framesummary.PerFrame`); an utterance computed around the playhead shows
+a window of frames around it, with gaps where frames are not computed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from ..artefacts import Chunk
+from ..framesummary import PerFrame
 from ..maps.units import UnitTable
 from ..phoneclasses import MANNER_COLOURS, by_manner, manner
 
@@ -126,13 +133,16 @@ class UnitCard(QtWidgets.QFrame):
                                                      for j in range(a, b + 1))
                                  for m, a, b in groups))
 
-    def set_activation(self, values: np.ndarray | None, frame_shift: float) -> None:
+    def set_activation(self, values: np.ndarray | None, frame_shift: float,
+                       start: int = 0, frames: int | None = None) -> None:
+        """``values`` of frames ``start ..`` (NaN: not computed) on an axis of ``frames``."""
         if values is None:
             self._curve.setData([], [])
             return
-        t = (np.arange(values.shape[0]) + 0.5) * frame_shift
-        self._curve.setData(t, values)
-        self.trace.setXRange(0, values.shape[0] * frame_shift, padding=0)
+        t = (np.arange(values.shape[0]) + start + 0.5) * frame_shift
+        self._curve.setData(t, values, connect="finite")
+        n = values.shape[0] if frames is None else frames
+        self.trace.setXRange(start * frame_shift, (start + n) * frame_shift, padding=0)
 
     def set_time(self, seconds: float) -> None:
         self.playhead.setValue(seconds)
@@ -161,8 +171,11 @@ class InspectorPanel(QtWidgets.QWidget):
         scroll.setWidget(holder)
         outer.addWidget(scroll, 1)
         self.cards: list[UnitCard] = []
-        self._acts = None
+        self._series: dict[Pin, PerFrame] = {}
+        self._num_frames = 0
+        self._window = (0, 0)
         self._frame_shift = 0.01
+        self.computed: Callable[[], Iterable[Chunk]] = lambda: ()   # what is computed now
 
     @property
     def pins(self) -> list[Pin]:
@@ -182,12 +195,14 @@ class InspectorPanel(QtWidgets.QWidget):
         card.closed.connect(lambda c=card: self.unpin(c))
         self.cards.insert(0, card)
         self._cards_box.insertWidget(0, card)
+        self._gather(p)
         self._update_card(card)
         self.hint.setVisible(False)
         self.changed.emit()
 
     def unpin(self, card: UnitCard) -> None:
         self.cards.remove(card)
+        self._series.pop(card.pin, None)
         card.setParent(None)
         card.deleteLater()
         self.hint.setVisible(not self.cards)
@@ -201,16 +216,47 @@ class InspectorPanel(QtWidgets.QWidget):
         card = next(c for c in self.cards if c.pin == pin)
         return card.colour
 
-    def set_activations(self, acts, frame_shift: float) -> None:
-        """A new utterance (an Activations, or None)."""
-        self._acts, self._frame_shift = acts, frame_shift
+    def set_utterance(self, num_frames: int, frame_shift: float,
+                      window: tuple[int, int]) -> None:
+        """A new utterance of ``num_frames`` (0: none), its traces over frames ``window``;
+        the pinned units' activations gathered from what is computed."""
+        self._num_frames, self._frame_shift, self._window = num_frames, frame_shift, window
+        self._series = {}
+        for card in self.cards:
+            self._gather(card.pin)
+        self.refresh()
+
+    def _gather(self, pin: Pin) -> None:
+        series = PerFrame(self._num_frames)
+        for chunk in self.computed():
+            m = chunk.layers.get(pin.layer)
+            if m is not None:
+                series.put(chunk.start, m[:, pin.unit])
+        self._series[pin] = series
+
+    def add_chunk(self, chunk: Chunk) -> None:
+        """Frames computed: the pinned units' values (drawn at the next :meth:`refresh`)."""
+        for pin, series in self._series.items():
+            m = chunk.layers.get(pin.layer)
+            if m is not None:
+                series.put(chunk.start, m[:, pin.unit])
+
+    def set_window(self, window: tuple[int, int]) -> None:
+        if window != self._window:
+            self._window = window
+            self.refresh()
+
+    def refresh(self) -> None:
         for card in self.cards:
             self._update_card(card)
 
     def _update_card(self, card: UnitCard) -> None:
-        layer = self._acts.layers.get(card.pin.layer) if self._acts is not None else None
-        card.set_activation(layer[:, card.pin.unit] if layer is not None else None,
-                            self._frame_shift)
+        series = self._series.get(card.pin)
+        if series is None or not series.num_frames:
+            card.set_activation(None, self._frame_shift)
+            return
+        a, b = self._window
+        card.set_activation(series.values[a:b], self._frame_shift, a, b - a)
 
     def set_time(self, seconds: float) -> None:
         for card in self.cards:

@@ -61,15 +61,19 @@ class PhoneLaneView(QtWidgets.QWidget):
             self.update()
 
     def _x_of(self):
-        """Seconds -> this widget's x, through the waveform plot's view box."""
+        """Seconds -> this widget's x, through the waveform plot's view box (its two ends:
+        widget pixels are whole, so a second of an hour-long axis is not measured alone)."""
         vb = self.ref.getPlotItem().vb
+        lo, hi = vb.viewRange()[0]
+        if hi <= lo:
+            hi = lo + 1.0
         xs = []
-        for t in (0.0, 1.0):
+        for t in (lo, hi):
             scene = vb.mapViewToScene(QtCore.QPointF(t, 0.0))
             pos = self.ref.mapFromScene(scene)
             xs.append(self.mapFromGlobal(self.ref.viewport().mapToGlobal(pos)).x())
-        x0, per_second = xs[0], xs[1] - xs[0]
-        return lambda t: x0 + t * per_second
+        x0, per_second = xs[0], (xs[1] - xs[0]) / (hi - lo)
+        return lambda t: x0 + (t - lo) * per_second
 
     def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
         if ev.button() == QtCore.Qt.LeftButton and ev.x() > AXIS_WIDTH:

@@ -1,7 +1,9 @@
 """The region score of each layer as a small trace under its map, with the playhead.
 
 The traces are QPainter paths over the GL view, rebuilt only when the scores or the cells
-change; a frame only moves the playhead mark and rewrites two numbers.
+change; a frame only moves the playhead mark and rewrites two numbers. An utterance computed
+around the playhead shows a window of frames around it (:meth:`ScoreTraces.set_window`),
+with gaps where frames are not computed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class ScoreTraces:
         self.view = view
         self.scores: dict[int, RegionScore] = {}
         self.source = ""
+        self.mean_label = "utterance mean"
+        self.window: tuple[int, int] | None = None     # frames shown; None: all
         self.frame = 0
         self.shown = False
         self.top = 2.0
@@ -38,13 +42,32 @@ class ScoreTraces:
         view.painters.append(self._paint)
         view.layout_changed.connect(self._invalidate)
 
-    def set_scores(self, scores: dict[int, RegionScore], source: str) -> None:
-        """Scores per layer (empty: none) and which lane gave the phones."""
-        self.scores, self.source = scores, source
-        finite = [s.per_frame[np.isfinite(s.per_frame)] for s in scores.values()]
+    def set_scores(self, scores: dict[int, RegionScore], source: str,
+                   mean_label: str = "utterance mean") -> None:
+        """Scores per layer (empty: none), which lane gave the phones, what their mean is."""
+        self.scores, self.source, self.mean_label = scores, source, mean_label
+        self._scale()
+        self._apply()
+
+    def set_window(self, window: tuple[int, int] | None) -> None:
+        """Show frames ``a .. b`` (None: the whole utterance)."""
+        if window != self.window:
+            self.window = window
+            self._scale()
+            self._invalidate()
+
+    def _range(self, score: RegionScore) -> tuple[int, int]:
+        n = score.per_frame.shape[0]
+        return (0, n) if self.window is None else self.window
+
+    def _scale(self) -> None:
+        finite = []
+        for s in self.scores.values():
+            a, b = self._range(s)
+            y = s.per_frame[a:b]
+            finite.append(y[np.isfinite(y)])
         values = np.concatenate(finite) if finite else np.zeros(0)
         self.top = max(2.0, float(np.percentile(values, 98)) if values.size else 2.0)
-        self._apply()
 
     def set_shown(self, shown: bool) -> None:
         self.shown = shown
@@ -68,9 +91,10 @@ class ScoreTraces:
     def _path(self, layer: int) -> QtGui.QPainterPath:
         """The trace in widget pixels; NaN frames break it."""
         if layer not in self._paths:
-            y = self.scores[layer].per_frame
+            a, b = self._range(self.scores[layer])
+            y = self.scores[layer].per_frame[a:b]
             band = self._band(layer)
-            n = y.shape[0]
+            n = b - a
             step = max(1, math.ceil(n / MAX_POINTS))
             path = QtGui.QPainterPath()
             pen_down = False
@@ -106,7 +130,7 @@ class ScoreTraces:
         painter.setPen(TEXT)
         painter.drawText(QtCore.QRectF(band.left(), band.top() - 16, band.width(), 14),
                          QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter,
-                         f"utterance mean {times(self.scores[layer].mean)}")
+                         f"{self.mean_label} {times(self.scores[layer].mean)}")
 
     def _paint(self, painter: QtGui.QPainter) -> None:
         """The playhead on each trace (the rest is in the view's kept cell images)."""
@@ -118,6 +142,7 @@ class ScoreTraces:
             if score is None:
                 continue
             band = self._band(cell.layer)
-            n = score.per_frame.shape[0]
-            x = band.left() + band.width() * (min(self.frame, n - 1) + 0.5) / max(n, 1)
+            a, b = self._range(score)
+            n = b - a
+            x = band.left() + band.width() * (min(self.frame - a, n - 1) + 0.5) / max(n, 1)
             painter.drawLine(QtCore.QPointF(x, band.top()), QtCore.QPointF(x, band.bottom()))

@@ -1,8 +1,9 @@
 """The strip under the maps: the waveform and its spectrogram, a cursor, click to seek.
 
-Both are reduced to a few thousand columns before drawing (min/max per column for the
-waveform, a hop that gives at most MAX_COLUMNS spectra), so an hour of audio draws as fast
-as a second of it.
+Both are reduced to a few thousand columns before drawing (:mod:`deepbrain.overview`: min/max
+per column for the waveform, a hop that gives at most MAX_COLUMNS spectra), so an hour of
+audio draws as fast as a second of it; a long file's overview is made in pieces as it is
+read, and live audio shows its last seconds.
 """
 
 from __future__ import annotations
@@ -12,40 +13,8 @@ import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from ..colouring import colormap_lut
-
-MAX_COLUMNS = 3000
-N_FFT = 512
-
-
-def envelope(samples: np.ndarray, rate: int, columns: int = MAX_COLUMNS
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """x (seconds) and y pairs drawing each column's min..max as a vertical line."""
-    n = samples.shape[0]
-    if n == 0:
-        return np.zeros(0), np.zeros(0)
-    per = max(1, int(np.ceil(n / columns)))
-    cols = int(np.ceil(n / per))
-    padded = np.pad(samples.astype(np.float32), (0, cols * per - n), mode="edge")
-    blocks = padded.reshape(cols, per)
-    t = (np.arange(cols) * per + per / 2.0) / rate
-    x = np.repeat(t, 2)
-    y = np.column_stack([blocks.min(axis=1), blocks.max(axis=1)]).ravel() / 32768.0
-    return x, y
-
-
-def spectrogram_db(samples: np.ndarray, rate: int, columns: int = MAX_COLUMNS,
-                   n_fft: int = N_FFT, floor_db: float = 80.0) -> tuple[np.ndarray, float]:
-    """Power spectra in dB (columns x n_fft/2+1, at most ``floor_db`` below the peak) and the
-    seconds between columns."""
-    x = samples.astype(np.float32)
-    if x.shape[0] < n_fft:
-        x = np.pad(x, (0, n_fft - x.shape[0]))
-    hop = max(rate // 100, int(np.ceil((x.shape[0] - n_fft + 1) / columns)))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
-    db = 10.0 * np.log10(power + 1e-3)
-    db = np.maximum(db, db.max() - floor_db)
-    return db.astype(np.float32), hop / rate
+from ..overview import (MAX_COLUMNS, N_FFT, OverviewData, envelope,  # noqa: F401 (API)
+                        overview_of, spectrogram_db)
 
 
 class _ClickablePlot(pg.PlotWidget):
@@ -102,22 +71,27 @@ class AudioStrip(QtWidgets.QWidget):
         self.duration = 0.0
         self.clear()
 
-    def set_audio(self, samples: np.ndarray, rate: int) -> None:
-        self.duration = samples.shape[0] / rate
-        x, y = envelope(samples, rate)
-        self._curve.setData(x, y)
-        db, hop = spectrogram_db(samples, rate)
-        self._image.setImage(db.T, autoLevels=True)   # rows: frequency bins, cols: time
-        first = (N_FFT / 2) / rate - hop / 2            # column k is centred on k*hop + N_FFT/2
-        self._image.setRect(QtCore.QRectF(first, 0, db.shape[0] * hop, rate / 2000.0))
-        self._set_ranges(self.duration, rate / 2000.0)
+    def set_audio(self, samples: np.ndarray, rate: int, offset: float = 0.0) -> None:
+        """Samples held whole; ``offset``: the seconds of the first (live audio shows its
+        last seconds on the utterance's time axis)."""
+        self.set_overview(overview_of(samples, rate), offset)
+
+    def set_overview(self, o: OverviewData, offset: float = 0.0) -> None:
+        self.duration = offset + o.duration
+        self._curve.setData(o.x + offset, o.y)
+        hop, rate = o.hop_seconds, o.rate
+        self._image.setImage(o.db.T, autoLevels=True)   # rows: frequency bins, cols: time
+        first = offset + (N_FFT / 2) / rate - hop / 2   # column k is centred on k*hop + N_FFT/2
+        self._image.setRect(QtCore.QRectF(first, 0, o.db.shape[0] * hop, rate / 2000.0))
+        self._set_ranges(self.duration, rate / 2000.0, offset)
         for c in self._cursors:
             c.setVisible(True)
-        self.set_cursor(0.0)
+        if not offset:
+            self.set_cursor(0.0)
 
-    def _set_ranges(self, seconds: float, khz: float) -> None:
+    def _set_ranges(self, seconds: float, khz: float, start: float = 0.0) -> None:
         self.spec.setYRange(0, khz, padding=0)
-        self.wave.setXRange(0, seconds, padding=0)
+        self.wave.setXRange(start, max(seconds, start + 1e-3), padding=0)
 
     def clear(self) -> None:
         self._curve.setData([], [])

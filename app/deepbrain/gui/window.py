@@ -1,4 +1,9 @@
-"""The main window: open a model, open or record a wav, watch every layer frame by frame."""
+"""The main window: open a model, open or record a wav, watch every layer frame by frame.
+
+The frames on screen come from a :class:`~deepbrain.gui.frames.FrameFeed`: an utterance
+computed whole, a long one computed around the playhead, or the microphone's (live mode,
+:mod:`deepbrain.gui.livemode`). A frame not yet computed is drawn when it arrives.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,16 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 from ..audio import Audio
 from ..colouring import ColourOptions, FrameColours
 from ..errors import DeepbrainError
+from ..longaudio import OpenedAudio, open_long
 from ..model import Model, load_model
+from ..overview import OverviewData
 from ..pipeline import EngineChoice, select_engine, utterances_from_wavs
 from ..playback import AudioSink, Playhead, default_sink, frame_at, frame_centre
 from ..recording import AudioSource, PyAudioSource
 from .controls import ColourControls, RecordIndicator
+from .frames import FrameFeed
 from .insight import Insight
+from .livemode import LiveMode
 from .mapview import LayerGridView
 from .recordflow import RecordFlow
 from .transport import Transport
@@ -38,6 +47,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     result_shown = QtCore.pyqtSignal()    # a new utterance is on screen
     frame_shown = QtCore.pyqtSignal(int)
+    frames_computed = QtCore.pyqtSignal(object)   # a Chunk of the utterance on screen
 
     def __init__(self, settings: QtCore.QSettings | None = None,
                  sink_factory: Callable[[], tuple[AudioSink, str]] = default_sink,
@@ -53,7 +63,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.remember = remember     # keep the model, folders and options for the next run
         self.model: Model | None = None
         self.wav: Path | None = None
-        self.acts = None
+        self.acts = None                            # the utterance's, when held whole
+        self.feed: FrameFeed | None = None          # its frames, whole or computed
         self.utterance_audio: Audio | None = None   # the samples the engines saw
         self.colours: FrameColours | None = None
         self.shown_layers: list[int] = []
@@ -66,6 +77,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build(options or self._saved_options())
         self._connect()
         self.insight = Insight(self)   # phone lanes, regions, inspector, exports
+        self.live = LiveMode(self)     # the microphone's frames as they come
+        self._waiting: int | None = None    # a frame drawn when it has been computed
         self._play_timer = QtCore.QTimer(self, timerType=QtCore.Qt.PreciseTimer,
                                          interval=TICK_MS, timeout=self._tick)
         self._latency = LATENCY_START   # measured: choosing a frame -> on screen
@@ -78,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build(self, options: ColourOptions) -> None:
         bar = self.addToolBar("main")
         bar.setMovable(False)
+        self.main_bar = bar
         bar.setToolButtonStyle(QtCore.Qt.ToolButtonTextBesideIcon)
         style = self.style()
         self.open_model_action = bar.addAction(style.standardIcon(QtWidgets.QStyle.SP_DirIcon),
@@ -90,7 +104,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_indicator = RecordIndicator()
         self.record_indicator.action = bar.addWidget(self.record_indicator)
         self.record_indicator.stop()
-        bar.addSeparator()
+        self.record_separator = bar.addSeparator()   # Live goes before it
         self.layers_button = QtWidgets.QToolButton(text="Layers",
                                                    popupMode=QtWidgets.QToolButton.InstantPopup)
         self.layers_menu = QtWidgets.QMenu(self.layers_button)
@@ -210,6 +224,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_model(self, model: Model, reprocess: bool = False) -> None:
         """Use ``model`` (it must have maps); with ``reprocess``, run the open wav again."""
+        self.live.stop(wait=True)      # a live recording is saved before it goes
         self.cancel_processing()
         self._clear_utterance()
         self.model = model
@@ -269,6 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("No model", "open a model directory first (Open model\u2026)")
             return
         self._remember("wav_dir", str(path.absolute().parent))
+        self.live.stop(wait=True)
         self.wav = path
         try:
             engine = self._engine()
@@ -282,7 +298,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.model is None:
             raise DeepbrainError("no model: pass --model DIR")
         self.wav = Path(path)
-        acts = compute_one(self.model, self.wav, tuple(sorted(self.model.maps)), self._engine())
+        p = self.processor
+        layers = tuple(sorted(self.model.maps))
+        if p.is_long(self.model, self.wav):
+            opened, frames = open_long(self.model, self.wav, layers, p.wants_output(self.model))
+            self._show_long(opened, frames)
+            self.feed.sync = True
+            return
+        acts = compute_one(self.model, self.wav, layers, self._engine())
         self._show_result(acts, load_audio(self.model, self.wav))
 
     @property
@@ -300,9 +323,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.cancel_button.setVisible(True)
         self._say(f"{self.wav.name}: {engine}")
 
-    def _progress(self, stage: str, done: int, count: int) -> None:
+    def _progress(self, text: str, done: int, count: int) -> None:
         self.progress.setValue(done)
-        self.progress.setFormat(f"{stage} ({min(done + 1, count)}/{count})")
+        self.progress.setFormat(text)
 
     def _processing_done(self, message: str) -> None:
         self.progress.setVisible(False)
@@ -313,7 +336,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _processed(self, result) -> None:
         self._processing_done("")
         try:
-            self._show_result(*result)
+            if isinstance(result[0], OpenedAudio):
+                self._show_long(*result)
+            else:
+                self._show_result(*result)
         except DeepbrainError as e:
             self.show_error("Cannot show the activations", e)
 
@@ -331,36 +357,79 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show ``wav`` with the activations saved in ``directory`` (its layerK.scp, from
         deepbrain activations or getact.sh; the utterance id is the wav's name): nothing is
         recomputed. Errors are raised."""
+        from ..longaudio import read_pieces
         from ..phonelanes import outputs_are_phones
-        from ..savedacts import read_saved_activations
+        from ..savedacts import SavedFrames, read_saved_activations
 
         if self.model is None:
             raise DeepbrainError("no model: pass --model DIR")
         self.cancel_processing()
-        audio = load_audio(self.model, Path(wav))
         utt = utterances_from_wavs([wav])[0].utt_id
+        output = outputs_are_phones(self.model)
+        if self.processor.is_long(self.model, Path(wav)):    # rows read as they are needed
+            opened, _ = read_pieces(self.model, wav, features=False)
+            frames = SavedFrames(directory, utt, self.model,
+                                 self.model.mfcc.num_frames(opened.samples.shape[0]), output)
+            self.wav = Path(wav)
+            self._show_long(opened, frames)
+            return
+        audio = load_audio(self.model, Path(wav))
         acts = read_saved_activations(directory, utt, self.model,
                                       self.model.mfcc.num_frames(audio.samples.shape[0]),
-                                      output=outputs_are_phones(self.model))
+                                      output=output)
         self.wav = Path(wav)
         self._show_result(acts, audio)
 
     def _show_result(self, acts, audio: Audio) -> None:
+        self.show_frames(FrameFeed.holding(acts, self), audio, acts=acts)
+
+    def _show_long(self, opened: OpenedAudio, frames) -> None:
+        self.show_frames(FrameFeed(frames, parent=self), opened.audio(), opened.overview)
+
+    def show_frames(self, feed: FrameFeed, audio: Audio, overview: OverviewData | None = None,
+                    acts=None, name: str | None = None) -> None:
+        """Show the utterance ``feed`` gives (``acts``: the same, held whole) with its sound;
+        the window owns the feed from now on."""
         model = self.model
-        self._clear_utterance()
-        self.acts = acts
+        again = feed is self.feed            # live: the same frames, now with their sound
+        self._clear_utterance(keep=feed)
+        self.acts, self.feed = acts, feed
+        if not again:
+            feed.arrived.connect(self._arrived)
+            feed.failed.connect(self._feed_failed)
         self.utterance_audio = audio
-        self.strip.set_audio(audio.samples, audio.sample_rate)
-        self.playhead = Playhead(audio.samples, audio.sample_rate, model.frame_shift,
-                                 model.mfcc.frame_length / 1000.0, acts.num_frames,
-                                 self._sink)
-        self.playhead.set_speed(float(self.transport.speed_box.currentData()))
-        self.transport.set_frames(acts.num_frames)
+        if overview is not None:
+            self.strip.set_overview(overview)
+        elif audio.samples.shape[0]:
+            self.strip.set_audio(audio.samples, audio.sample_rate)
+        if not feed.listening:
+            self.playhead = Playhead(audio.samples, audio.sample_rate, model.frame_shift,
+                                     model.mfcc.frame_length / 1000.0, feed.num_frames,
+                                     self._sink)
+            self.playhead.set_speed(float(self.transport.speed_box.currentData()))
+        self.transport.set_frames(feed.num_frames)
         self._rebuild_colours()
         self._rebuild_view()
-        self._say(f"{self.wav.name}: {acts.num_frames} frames ({audio.duration:.2f} s), "
-                  f"engine {acts.engine}")
+        name = name or (self.wav.name if self.wav else feed.source.utt_id)
+        self._say(f"{name}: {feed.num_frames} frames ({audio.duration:.2f} s), "
+                  f"engine {feed.source.engine}")
         self.result_shown.emit()
+
+    def _feed_failed(self, error) -> None:
+        if self._waiting is not None:
+            self.view.note = self.view.note.replace("computing\u2026", "not computed")
+            self.view.update()
+            self._waiting = None
+        self.show_error("Cannot compute the frames", error)
+
+    def _arrived(self, chunk) -> None:
+        """Frames computed: wider colour ranges, the panels, a frame waiting for them."""
+        if self.colours is not None and self.colours.widen(self.feed.cache.ranges):
+            self._update_colour_bar()
+        self.frames_computed.emit(chunk)
+        w = self._waiting
+        if w is not None and chunk.start <= w < chunk.start + chunk.rows:
+            self._draw(w)
 
     def _sink(self) -> AudioSink:
         if self.sink is None:
@@ -368,12 +437,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self._say(note)
         return self.sink
 
-    def _clear_utterance(self) -> None:
+    def _clear_utterance(self, keep: FrameFeed | None = None) -> None:
         if self.playhead is not None:
             self.playhead.stop()
         self._play_timer.stop()
-        self.playhead, self.acts, self.colours = None, None, None
+        if self.feed is not None and self.feed is not keep:
+            self.feed.arrived.disconnect(self._arrived)
+            self.feed.failed.disconnect(self._feed_failed)
+            self.feed.shutdown()
+            self.feed.deleteLater()
+        self.playhead, self.acts, self.colours, self.feed = None, None, None, None
         self.utterance_audio = None
+        self._waiting = None
         self.frame = 0
         self.transport.set_frames(0)
         self.transport.set_playing(False)
@@ -403,27 +478,29 @@ class MainWindow(QtWidgets.QMainWindow):
             self.colour_bar.set_scale(o.colormap, f"{hi:g}", f"{lo:g}", "activation")
 
     def _rebuild_colours(self) -> None:
-        if self.acts is None:
+        if self.feed is None:
             self.colours = None
             return
         m = self.model
+        units = {k: d for k, d in self.feed.dims.items() if k in m.maps}
         markers = {k: m.nnet.components[m.nnet.hidden_layer_components[k - 1]].marker
-                   for k in self.acts.layers}
-        self.colours = FrameColours(m.maps, self.acts.layers, self.colour_controls.options(),
-                                    markers)
+                   for k in units}
+        self.colours = FrameColours.for_units(m.maps, units, self.feed.num_frames,
+                                              self.colour_controls.options(), markers,
+                                              self.feed.cache.ranges)
         self._update_colour_bar()
 
     def _rebuild_view(self) -> None:
         if self.model is None or self.colours is None:
             self.view.set_layers({}, [], {})
             return
-        layers = [k for k in self.shown_layers if k in self.colours.layers]
+        layers = [k for k in self.shown_layers if k in self.colours.units]
         self.view.set_layers(self.model.maps, layers, {k: self._title(k) for k in layers})
         self._update_colour_bar()
         self.show_frame(self.frame)
 
     def _num_frames(self) -> int:
-        return self.colours.num_frames if self.colours is not None else 0
+        return self.feed.num_frames if self.feed is not None and self.colours is not None else 0
 
     def show_frame(self, index: int) -> None:
         """Show frame ``index`` (clamped); while playing, seek the sound there too."""
@@ -437,15 +514,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _draw(self, index: int) -> None:
         self.frame = index
-        if not self.insight.by_phone:       # by phone: fixed colours, set by the insight
-            colours = self.colours.frame_all(index)
+        rows = self.feed.rows(index)
+        self.feed.want(index)
+        self._waiting = None if rows is not None else index
+        if rows is not None and not self.insight.by_phone:   # by phone: set by the insight
+            colours = self.colours.colour_rows(rows)
             for k in self.view.meshes:
                 self.view.set_colours(k, colours[k])
         t = frame_centre(index, self.model.frame_shift, self.model.mfcc.frame_length / 1000.0)
         if self.playhead is not None and self.playhead.playing:
             t = self.playhead.time()
-        self.view.note = (f"{self.acts.utt_id}  \u00b7  frame {index} / {self._num_frames() - 1}"
-                          f"  \u00b7  {t:.3f} s")
+        self.view.note = (f"{self.feed.source.utt_id}  \u00b7  frame {index} / "
+                          f"{self._num_frames() - 1}  \u00b7  {t:.3f} s"
+                          + ("" if rows is not None else "  \u00b7  computing\u2026"))
         self.view.update()
         self.transport.show_frame(index, t)
         self.strip.set_cursor(t)
@@ -558,7 +639,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._play_timer.stop()
         self.recording.stop(save=False)
+        self.live.close()
         self.processor.shutdown()
+        if self.feed is not None:
+            self.feed.shutdown()
         if self.playhead is not None:
             self.playhead.stop()
         close = getattr(self.sink, "close", None)

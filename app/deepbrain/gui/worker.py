@@ -1,4 +1,9 @@
-"""Running the pipeline off the UI thread, with progress per stage and a Cancel."""
+"""Running the pipeline off the UI thread, with progress per stage and a Cancel.
+
+A wav whose activations fit in memory is computed whole by the chosen engine
+(:class:`ActivationJob`); a longer one is read once in pieces and its frames are then
+computed around the playhead (:class:`OpenJob`, :mod:`deepbrain.longaudio`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from PyQt5 import QtCore
 
 from ..audio import Audio, load_for_model
 from ..errors import Cancelled
+from ..framecache import WHOLE_BYTES
+from ..longaudio import ENGINE as LONG_ENGINE
+from ..longaudio import is_long, open_long
 from ..model import Model
 from ..phonelanes import outputs_are_phones
 from ..pipeline import (EngineChoice, Progress, Request, compute_activations,
@@ -96,11 +104,42 @@ class ActivationJob(QtCore.QObject):
             self._thread.quit()
 
 
+class OpenJob(ActivationJob):
+    """A long wav read once in pieces (:func:`deepbrain.longaudio.open_long`); ``finished``
+    gives ``(OpenedAudio, ComputedFrames)``. Progress is per mille of the samples read."""
+
+    def __init__(self, model: Model, wav: Path, layers: tuple[int, ...]):
+        super().__init__(model, wav, layers, None)
+        self.stages = ("mfcc",)
+
+    def _report(self, p: Progress) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+        self.progress.emit(p.stage, 0, 1, p.done * 1000 // max(p.total, 1), 1000)
+
+    def _run(self) -> None:
+        try:
+            result = open_long(self.model, self.wav, self.layers, outputs_are_phones(self.model),
+                               progress=self._report, cancel=self._cancel.is_set)
+            if self._cancel.is_set():
+                self.cancelled.emit()
+            else:
+                self.finished.emit(result)
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as e:  # noqa: BLE001 - shown to the user in a dialog, never lost
+            self.failed.emit(e)
+        finally:
+            self._thread.quit()
+
+
 class Processor(QtCore.QObject):
     """One wav at a time: a new :meth:`start` cancels the job before it, whose results are
-    then never delivered. Signals (UI thread): ``started(stage_count, engine_text)``,
-    ``progress(stage, stages_done, stage_count)``, then one of ``finished((acts, audio))``,
-    ``failed(exception)``, ``cancelled()``."""
+    then never delivered. Signals (UI thread): ``started(steps, engine_text)``,
+    ``progress(text, done, steps)``, then one of ``finished(result)`` (``(acts, audio)``,
+    or ``(OpenedAudio, ComputedFrames)`` for a long wav), ``failed(exception)``,
+    ``cancelled()``. Wavs whose activations would take more than :attr:`whole_bytes` are
+    long."""
 
     started = QtCore.pyqtSignal(int, str)
     progress = QtCore.pyqtSignal(str, int, int)
@@ -110,6 +149,7 @@ class Processor(QtCore.QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.whole_bytes = WHOLE_BYTES
         self.job: ActivationJob | None = None
         # Jobs done or cancelled whose thread may still be winding down: a QThread deleted
         # while running aborts the process, so they are kept until it has stopped.
@@ -121,14 +161,34 @@ class Processor(QtCore.QObject):
 
     def start(self, model: Model, wav: Path, engine: EngineChoice) -> None:
         self.cancel()
-        job = ActivationJob(model, wav, tuple(sorted(model.maps)), engine)
+        layers = tuple(sorted(model.maps))
+        if self.is_long(model, wav):
+            job = OpenJob(model, wav, layers)
+            steps, text = 1000, f"a long recording: {LONG_ENGINE}" + (
+                f" (engine {engine.name} computes whole utterances)"
+                if engine.name != "numpy" else "")
+        else:
+            job = ActivationJob(model, wav, layers, engine)
+            steps, text = len(job.stages), f"engine {engine.name} ({engine.reason})"
         job.progress.connect(self._progress)
         job.finished.connect(self._finished)
         job.failed.connect(self._failed)
         job.cancelled.connect(self._cancelled)
         self.job = job
-        self.started.emit(len(job.stages), f"engine {engine.name} ({engine.reason})")
+        self.started.emit(steps, text)
         job.start()
+
+    @staticmethod
+    def wants_output(model: Model) -> bool:
+        """The output too when it is phones: the window shows the one the model hears."""
+        return outputs_are_phones(model)
+
+    def is_long(self, model: Model, wav: Path) -> bool:
+        """Whether ``wav``'s activations (every mapped layer) would take more than
+        :attr:`whole_bytes`: then it is read once and its frames computed on demand."""
+        dims = {k: model.hidden_dims[k - 1] for k in model.maps}
+        out = model.nnet.output_dim if self.wants_output(model) else None
+        return is_long(model, wav, dims, out, self.whole_bytes)
 
     def cancel(self) -> None:
         """Cancel the running job (it stops at its next stage) and forget it."""
@@ -153,8 +213,13 @@ class Processor(QtCore.QObject):
         return self.sender() is self.job and self.job is not None
 
     def _progress(self, stage: str, index: int, count: int, done: int, total: int) -> None:
-        if self._mine():
-            self.progress.emit(stage, index + (1 if done >= total else 0), count)
+        if not self._mine():
+            return
+        if isinstance(self.job, OpenJob):
+            self.progress.emit(f"reading the audio, {stage}: {done / 10:.0f} %", done, total)
+            return
+        steps = index + (1 if done >= total else 0)
+        self.progress.emit(f"{stage} ({min(steps + 1, count)}/{count})", steps, count)
 
     def _done(self) -> None:
         self._retire(self.job)
