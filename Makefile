@@ -15,8 +15,13 @@ GUI_BENCHES := scripts/bench_gui.py scripts/bench_window.py
 
 venv: $(VENV)/.installed
 
+# Debian's python3 without python3-venv has no ensurepip: the venv is then made without pip
+# and pip fetched from the package index (scripts/bootstrap_pip.py, sha256 checked).
 $(VENV)/.installed: setup.cfg pyproject.toml setup.py
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c "import venv" 2>/dev/null || { echo "make: $(PYTHON) not found or has no venv module; install Python >= 3.9 (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
+	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then rm -rf $(VENV); \
+	  echo "make: $(PYTHON) -m venv failed (no ensurepip? Debian: apt-get install python3-venv); making $(VENV) without pip and fetching pip" >&2; \
+	  $(PYTHON) -m venv --without-pip $(VENV) && $(BIN)/python scripts/bootstrap_pip.py; fi
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
