@@ -21,7 +21,8 @@ FIX = "install Debian's python3-venv (apt-get install python3-venv) and run make
 def newest_pip(index: str) -> tuple[str, str]:
     """(url, sha256) of the newest pure-Python pip wheel the index lists."""
     page_url = index.rstrip("/") + "/pip/"
-    with urllib.request.urlopen(page_url, timeout=60) as r:
+    read_url = page_url + "index.html" if page_url.startswith("file:") else page_url
+    with urllib.request.urlopen(read_url, timeout=60) as r:  # (a file: index as pip reads one)
         page = r.read().decode("utf-8", "replace")
     best = None
     for href in re.findall(r'href="([^"]+)"', page):
