@@ -84,8 +84,9 @@ class Component:
 
     def check(self, fail: Fail) -> None:
         """Raise through ``fail`` if the parameters are missing or do not fit together."""
-        for f in self.FIELDS:
-            if f.attr and getattr(self, f.attr) is None:
+        for f in self.FIELDS:  # required: written always, no default
+            if f.attr and f.write == "always" and f.default is None and \
+                    getattr(self, f.attr) is None:
                 raise fail(f"{self.kind} has no {f.token}")
         if self.input_dim <= 0 or self.output_dim <= 0:
             raise fail(f"{self.kind} has dimensions {self.input_dim} -> {self.output_dim}")

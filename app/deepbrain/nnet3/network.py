@@ -214,6 +214,15 @@ def read_nnet3(path: str | os.PathLike, frame_subsampling_factor: int = 1) -> Nn
     return net
 
 
+def build_nnet3(config: str, components: Mapping[str, Component], source: str = "<config>",
+                frame_subsampling_factor: int = 1) -> Nnet3:
+    """A network from config lines (as in an nnet3 file) and trained components."""
+    nodes = _parse_config(config.splitlines(), dict(components), source)
+    net = Nnet3(nodes, dict(components), source, None, None, frame_subsampling_factor)
+    _check(net)
+    return net
+
+
 def _read_raw(s: KaldiStream) -> tuple[list[str], dict[str, Component]]:
     s.expect_token("<Nnet3>")
     if s.read_line().strip():
