@@ -11,5 +11,6 @@ for _d in src/featbin src/nnetbin src/bin egs/wsj/s5/utils; do
   fi
 done
 unset _d
-export PATH="$KALDI_ROOT/src/featbin:$KALDI_ROOT/src/nnetbin:$KALDI_ROOT/src/bin:$KALDI_ROOT/egs/wsj/s5/utils:$PATH"
+# nnet3bin and online2bin serve getact_nnet3.sh, which checks for them itself.
+export PATH="$KALDI_ROOT/src/featbin:$KALDI_ROOT/src/nnetbin:$KALDI_ROOT/src/nnet3bin:$KALDI_ROOT/src/online2bin:$KALDI_ROOT/src/bin:$KALDI_ROOT/egs/wsj/s5/utils:$PATH"
 export LC_ALL=C
