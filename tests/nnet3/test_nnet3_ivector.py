@@ -212,3 +212,21 @@ def test_mismatched_extractor_files_are_named():
                                  ex.global_cmvn_stats, ex.ubm, ex.extractor, "dir/ivector")
     with pytest.raises(FormatError, match="dir/ivector: .*final.mat has 5 columns"):
         bad.check()
+
+
+@pytest.mark.parametrize("scp", [False, True])
+def test_online_ivectors_made_elsewhere(tmp_path, scp):
+    import kaldiio
+
+    from deepbrain.nnet3.ivector import read_online_ivectors
+
+    mats = {"u1": np.ones((3, 4), F32), "u2": np.arange(8, dtype=F32).reshape(2, 4)}
+    kaldiio.save_ark(str(tmp_path / "iv.ark"), mats, scp=str(tmp_path / "iv.scp"))
+    got = read_online_ivectors(tmp_path / ("iv.scp" if scp else "iv.ark"))
+    assert set(got) == {"u1", "u2"}
+    np.testing.assert_array_equal(got["u2"], mats["u2"])
+    (tmp_path / "bad.ark").write_bytes(b"u1 \0BFM garbage")
+    with pytest.raises(FormatError, match="bad.ark: not a readable Kaldi ark/scp"):
+        read_online_ivectors(tmp_path / "bad.ark")
+    with pytest.raises(FormatError, match="no such file"):
+        read_online_ivectors(tmp_path / "none.ark")

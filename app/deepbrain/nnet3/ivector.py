@@ -384,3 +384,31 @@ def read_cmvn_stats(path: str | os.PathLike) -> np.ndarray:
 
 def read_lda(path: str | os.PathLike) -> np.ndarray:
     return read_matrix_file(Path(path), "the i-vector extractor's LDA matrix")
+
+
+def read_online_ivectors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """i-vectors made elsewhere (``--ivectors``): a Kaldi ark or scp of matrices, one row every
+    ``ivector-period`` frames per utterance, as ivector-extract-online2 writes them."""
+    import kaldiio
+
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{p}: no such file (online i-vectors, an ark or scp of matrices)")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4096)
+        first = head.split(b"\n", 1)[0].split()
+        is_scp = len(first) == 2 and b"\0B" not in first[1] and not first[1].startswith(b"[")
+        table = kaldiio.load_scp(str(p)) if is_scp else kaldiio.load_ark(str(p))
+        out = {str(k): np.asarray(v) for k, v in dict(table).items()}
+    except Exception as e:  # kaldiio raises whatever its parser hits on bad bytes
+        raise FormatError(f"{p}: not a readable Kaldi ark/scp of i-vectors "
+                          f"({type(e).__name__}: {e})") from None
+    for utt, m in out.items():
+        if m.ndim != 2 or m.shape[0] == 0 or not np.all(np.isfinite(m)):
+            raise FormatError(f"{p}: i-vectors of {utt} are not a non-empty finite matrix "
+                              f"(shape {m.shape}); expected one row every ivector-period frames")
+        out[utt] = m.astype(F32)
+    if not out:
+        raise FormatError(f"{p}: holds no i-vectors")
+    return out
