@@ -35,6 +35,7 @@ KEYS = {"input-node": {"name", "dim"},
         "output-node": {"name", "input", "objective"},
         "dim-range-node": {"name", "input-node", "dim", "dim-offset"}}
 MAX_COMPONENTS = 100000  # Nnet::Read's own limit
+MAX_DIM = 1 << 20  # no real layer comes near; a corrupt <Dim> must not allocate gigabytes
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,7 @@ def _check(net: Nnet3) -> None:
     """``Nnet::Check``: dimensions agree; plus what deepbrain needs to run the network."""
     src = net.source
     for n in net.nodes:
-        if n.kind == "input" and n.dim <= 0:
+        if n.kind == "input" and not 0 < n.dim <= MAX_DIM:
             raise FormatError(f"{src}: input node {n.name} has dimension {n.dim}")
         if n.kind == "dim-range":
             if not net.has_node(n.source) or net.node(n.source).kind not in ("input", "component"):
@@ -362,6 +363,9 @@ def _check(net: Nnet3) -> None:
             dim = n.descriptor.dim(net.node_dim)
         except DescriptorError as e:
             raise FormatError(f"{src}: {e}") from None
+        if comp.output_dim > MAX_DIM:
+            raise FormatError(f"{src}: component {n.component} has an implausible dimension "
+                              f"{comp.output_dim}")
         if dim != comp.input_dim:
             raise FormatError(f"{src}: component node {n.name} gets {dim}-dimensional input but "
                               f"its component {n.component} ({comp.kind}) takes {comp.input_dim}")
