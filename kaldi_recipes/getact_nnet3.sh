@@ -149,7 +149,7 @@ if [ ! -f nnet/info.txt ] || [ "model/$mdl" -nt nnet/info.txt ]; then
   nnet3-info "model/$mdl" > nnet/info.txt.tmp 2> log/nnet3-info.log
   mv nnet/info.txt.tmp nnet/info.txt
 fi
-ivector_dim=$(awk '$1 == "ivector-dim:" {print $2}' nnet/info.txt)
+ivector_dim=$(awk '$1 == "input-node" && $2 == "name=ivector" {sub(/^dim=/, "", $3); print $3}' nnet/info.txt)
 # Nonlinearity nodes that 'output' depends on, in config order: name and dim.
 awk '
   function field(line, key,   s, e) {   # the value of key= up to the next " word="
@@ -177,7 +177,7 @@ awk '
   }' nnet/info.txt > nnet/hidden
 output_desc=$(awk '/^output-node / && index($0, " name=output ") {
   s = substr($0, index($0, " input=") + 7); sub(/ (dim|objective)=.*/, "", s); print s }' nnet/info.txt)
-output_dim=$(awk '$1 == "output-dim:" {print $2}' nnet/info.txt)
+output_dim=$(awk '$1 == "output-node" && $2 == "name=output" {for (i = 3; i <= NF; i++) if ($i ~ /^dim=/) {sub(/^dim=/, "", $i); print $i}}' nnet/info.txt)
 num_hidden=$(wc -l < nnet/hidden)
 awk 'NF != 2 || $2 !~ /^[0-9]+$/ {exit 1}' nnet/hidden && [[ "$output_dim" =~ ^[0-9]+$ ]] || {
   echo "$0: could not read the layers' sizes from nnet3-info (nnet/info.txt)" >&2; exit 1; }
@@ -289,9 +289,11 @@ if [ ! -d "$sdata/$nj" ] || [ data/wav.scp -nt "$sdata/$nj/wav.scp" ]; then
   utils/split_data.sh data "$nj" > log/split.log 2>&1 || { echo "$0: splitting the data failed, see $dir/log/split.log" >&2; exit 1; }
 fi
 
-merge() {  # merge per-job scp files into one, sorted like Kaldi tables
-  local name=$1
-  for j in $(seq "$nj"); do cat "$name.$j.scp"; done | sort > "$name.scp"
+merge() {  # merge per-job scp files into one, sorted like Kaldi tables, with absolute paths
+  local name=$1  # (the per-job ones Kaldi reads here stay relative: safe names only)
+  for j in $(seq "$nj"); do cat "$name.$j.scp"; done | \
+    HERE="$PWD" awk '{ key = $1; sub(/^[^ ]+ /, ""); if ($0 !~ /^\//) $0 = ENVIRON["HERE"] "/" $0;
+                      print key " " $0 }' | sort > "$name.scp"
 }
 
 if [ "$stage" -le 0 ]; then

@@ -144,13 +144,25 @@ def test_recipe_gives_kaldis_layers(tmp_path, vosk, vosk_model, golden):
             np.testing.assert_allclose(m, want, rtol=0, atol=1e-5 * np.abs(want).max())
 
 
-def test_recipe_refuses_unsafe_model_options(tmp_path, vosk_model, golden):
-    model = tmp_path / "model"
+@pytest.mark.parametrize("conf, where, message", [
+    ("mfcc.conf", "--num-ceps=40$(touch${IFS}PWNED)\n", "characters a shell would interpret"),
+    ("mfcc.conf", "--num-ceps=40\n--vtln-map=ark:x\n", "option '--vtln-map' is not one"),
+    ("ivector", "--left-context=3;touch${IFS}PWNED\n", "characters a shell would interpret"),
+])
+def test_recipe_refuses_unsafe_model_options(tmp_path, vosk_model, golden, conf, where, message):
+    model = tmp_path / "model dir $(touch PWNED)"  # the name itself must not run either
     model.mkdir()
-    for part in ("am", "ivector"):
-        (model / part).symlink_to(vosk_model / part)
+    (model / "am").symlink_to(vosk_model / "am")
     (model / "conf").mkdir()
-    (model / "conf" / "mfcc.conf").write_text("--num-ceps=40#$(touch${IFS}PWNED)\n")
+    (model / "ivector").mkdir()
+    for f in (vosk_model / "ivector").iterdir():
+        (model / "ivector" / f.name).symlink_to(f)
+    if conf == "ivector":
+        (model / "ivector" / "splice.conf").unlink()
+        (model / "ivector" / "splice.conf").write_text(where)
+        (model / "conf" / "mfcc.conf").symlink_to(vosk_model / "conf" / "mfcc.conf")
+    else:
+        (model / "conf" / "mfcc.conf").write_text(where)
     data = tmp_path / "data"
     subprocess.run([str(RECIPES / "local" / "make_data.sh"), str(data),
                     str(next(iter(golden["wavs"].values())))], check=True, capture_output=True,
@@ -158,8 +170,7 @@ def test_recipe_refuses_unsafe_model_options(tmp_path, vosk_model, golden):
     r = subprocess.run([str(RECIPES / "getact_nnet3.sh"), str(data), str(model),
                         str(tmp_path / "out")], capture_output=True, text=True, env=kaldi_env(),
                        cwd=tmp_path)
-    assert r.returncode != 0
-    assert "not one this recipe passes on" in r.stderr or "characters a shell" in r.stderr
+    assert r.returncode != 0 and message in r.stderr, r.stderr
     assert not list(tmp_path.rglob("PWNED"))
 
 
@@ -234,7 +245,7 @@ def test_network_made_by_nnet3_init(tmp_path, binary):
              for u, f in feats.items()}
     kaldiio.save_ark(str(tmp_path / "feats.ark"), feats)
     kaldiio.save_ark(str(tmp_path / "ivecs.ark"), ivecs)
-    nodes = ",".join(net.layer_names + ("output",))
+    nodes = ",".join(net.layer_names + ("output.log-softmax",))
     (tmp_path / "out.config").write_text(f"output-node name=output input=Append({nodes})\n")
     subprocess.run(["nnet3-copy", f"--nnet-config={tmp_path / 'out.config'}", str(raw),
                     str(tmp_path / "all.raw")], check=True, capture_output=True, env=env)
