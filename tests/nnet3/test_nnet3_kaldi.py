@@ -142,6 +142,17 @@ def test_recipe_gives_kaldis_layers(tmp_path, vosk, vosk_model, golden):
         for safe_id, m in got.items():
             want = split(net, golden["nodes50"][ids[safe_id]])[17 if k == "output" else k]
             np.testing.assert_allclose(m, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    # i-vectors made elsewhere (here: by the first run) instead of the extractor
+    again = tmp_path / "again"
+    r = subprocess.run([str(RECIPES / "getact_nnet3.sh"), "--layers", "2", "--online-ivectors",
+                        str(out / "ivector_online.scp"), "--online-ivector-period", "10",
+                        str(data), str(vosk_model), str(again)],
+                       capture_output=True, text=True, env=kaldi_env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "stage ivector" not in r.stderr and not (again / "conf" / "ivector_extractor.conf").exists()
+    for safe_id, m in kaldiio.load_scp(str(again / "layer2.scp")).items():
+        want = split(net, golden["nodes50"][ids[safe_id]])[2]
+        np.testing.assert_allclose(m, want, rtol=0, atol=1e-5 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("conf, where, message", [
