@@ -162,7 +162,8 @@ class OnlineIvectorExtractor:
                             f"features +-{o.left_context}/{o.right_context} gives {spliced}")
         if not self.lda.shape[0] == self.ubm.means_invvars.shape[1] == self.extractor.feat_dim:
             problems.append(f"final.mat gives {self.lda.shape[0]} dims, final.dubm has "
-                            f"{self.ubm.means_invvars.shape[1]}, final.ie {self.extractor.feat_dim}")
+                            f"{self.ubm.means_invvars.shape[1]}, "
+                            f"final.ie {self.extractor.feat_dim}")
         if self.ubm.weights.shape[0] != self.extractor.m.shape[0]:
             problems.append(f"final.dubm has {self.ubm.weights.shape[0]} Gaussians, final.ie "
                             f"{self.extractor.m.shape[0]}")

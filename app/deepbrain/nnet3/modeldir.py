@@ -235,7 +235,8 @@ def load_ivector_extractor(files: IvectorFiles) -> OnlineIvectorExtractor:
     ex = OnlineIvectorExtractor(opts, cmvn, read_lda(files.lda),
                                 read_cmvn_stats(files.global_cmvn_stats),
                                 read_diag_gmm(files.diag_ubm),
-                                read_ivector_extractor(files.extractor), str(files.extractor.parent))
+                                read_ivector_extractor(files.extractor),
+                                str(files.extractor.parent))
     ex.check()
     return ex
 
