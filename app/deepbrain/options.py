@@ -462,7 +462,7 @@ def present(path: str | os.PathLike) -> bool:
     return True
 
 
-_PLAIN_OPTION = re.compile(r"--[a-z][a-z0-9_-]*(=[A-Za-z0-9_.:,+-]*)?")
+_PLAIN_OPTION = re.compile(r"--[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:,+-]*)?")
 
 
 def _check_plain(words: list[str], path) -> list[str]:
