@@ -240,10 +240,6 @@ def _check_nnet3_options(args, model) -> None:
     if args.keep_intermediate:
         raise DeepbrainError(f"--keep-intermediate writes the stages of an nnet1 front end; "
                              f"{model.path} is an nnet3 model (not yet supported); drop it")
-    if args.ivector_period is not None and not args.ivectors:
-        raise DeepbrainError("--ivector-period goes with --ivectors")
-    if args.ivector_period is not None and args.ivector_period < 1:
-        raise DeepbrainError(f"--ivector-period must be at least 1, got {args.ivector_period}")
     if args.ivectors and not model.takes_ivectors:
         raise DeepbrainError(f"--ivectors given, but {model.network_file} has no ivector "
                              f"input; drop --ivectors")
@@ -266,6 +262,10 @@ def cmd_activations(args) -> int:
     keep_workdir = Path(args.keep_workdir).absolute() if args.keep_workdir else None
     if keep_workdir is not None:
         check_output_dir(keep_workdir, "--keep-workdir")
+    if args.ivector_period is not None and not args.ivectors:
+        raise DeepbrainError("--ivector-period goes with --ivectors")
+    if args.ivector_period is not None and args.ivector_period < 1:
+        raise DeepbrainError(f"--ivector-period must be at least 1, got {args.ivector_period}")
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
     args.model = _model_or_demo(args.model, args.quiet)
     model = load_any_model(args.model, per_speaker_cmvn=bool(args.utt2spk),
@@ -391,9 +391,13 @@ def cmd_info(args) -> int:
 
 
 def _info_nnet3(path: str) -> int:
+    from .nnet3.modeldir import find_nnet3_model
     from .nnet3model import load_nnet3_model
 
-    m = load_nnet3_model(path)
+    # A dir with no extractor at all still works with --ivectors: described, not refused.
+    found = find_nnet3_model(path)
+    no_extractor = found.ivector is None and not found.missing
+    m = load_nnet3_model(path, ivectors_given=no_extractor)
     net = m.net
     print(f"model      {m.path}")
     print(f"kind       nnet3 ({m.network_file.relative_to(m.path)}), {m.num_hidden} hidden "
@@ -404,6 +408,8 @@ def _info_nnet3(path: str) -> int:
     iv = (f", i-vector {net.ivector_dim} dims every {m.ivector_period} frames"
           if m.takes_ivectors else ", no i-vector input")
     print(f"input      {mfcc}{iv}")
+    if m.takes_ivectors and no_extractor:
+        print("           no i-vector extractor in the dir: pass i-vectors with --ivectors")
     print(f"context    {net.left_context} frames left, {net.right_context} right; layers at "
           f"every frame (frame subsampling factor {net.frame_subsampling_factor} not applied)")
     for k, (name, units) in enumerate(zip(m.layer_names, m.hidden_dims), 1):
