@@ -115,7 +115,8 @@ def test_without_ivectors_the_missing_extractor_is_named(capsys, synthetic, tmp_
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["--keep-intermediate", "--ivectors", "IV"], "--keep-intermediate writes the stages of an nnet1 front end"),
+    (["--keep-intermediate", "--ivectors", "IV"],
+     "--keep-intermediate writes the stages of an nnet1 front end"),
     (["--ivector-period", "5"], "--ivector-period goes with --ivectors"),
 ])
 def test_options_that_do_not_fit_an_nnet3_model(capsys, synthetic, tmp_path, argv, says):
