@@ -7,17 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
+from deepbrain.nnet3 import nnet3_bytes
 from nettools import mdl_bytes, synthetic_net
 
 MFCC_CONF = "--use-energy=false\n--num-ceps=6\n--num-mel-bins=20\n--sample-frequency=16000\n"
 IVECTOR_DIM = 5  # nettools.CONFIG's ivector input
 
 
-def synthetic_model_dir(root: Path, seed: int = 0) -> Path:
+def synthetic_model_dir(root: Path, seed: int = 0, raw: bool = False) -> Path:
     """A Kaldi-layout nnet3 dir (final.mdl, conf/mfcc.conf, frame_subsampling_factor) whose
-    network takes i-vectors but which has no extractor: they come with --ivectors."""
+    network takes i-vectors but which has no extractor: they come with --ivectors. ``raw``:
+    final.raw instead (nettools' transition model is not one Kaldi's HmmTopology accepts)."""
     (root / "conf").mkdir(parents=True)
-    (root / "final.mdl").write_bytes(mdl_bytes(synthetic_net(seed)))
+    if raw:
+        (root / "final.raw").write_bytes(nnet3_bytes(synthetic_net(seed)))
+    else:
+        (root / "final.mdl").write_bytes(mdl_bytes(synthetic_net(seed)))
     (root / "conf" / "mfcc.conf").write_text(MFCC_CONF)
     (root / "frame_subsampling_factor").write_text("3\n")
     return root
