@@ -357,7 +357,7 @@ def cmd_info(args) -> int:
     from .model import load_model
     from .nnet3model import nnet3_dir
 
-    if nnet3_dir(args.model):
+    if nnet3_dir(args.model, strict=False):
         return _info_nnet3(args.model)
     demo = not args.model
     m = load_model(_model_or_demo(args.model))

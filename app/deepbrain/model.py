@@ -146,7 +146,7 @@ def load_any_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False,
     :class:`~deepbrain.nnet3model.Nnet3Model`; both checked, every problem listed at once."""
     from .nnet3model import load_nnet3_model, nnet3_dir
 
-    if nnet3_dir(directory):
+    if nnet3_dir(directory, strict=False):
         return load_nnet3_model(directory, ivectors_given)
     return load_model(directory, per_speaker_cmvn)
 

@@ -141,12 +141,19 @@ def _check_dims(files: Nnet3ModelDir, net: Nnet3, mfcc: MfccOptions | None,
     return problems
 
 
-def nnet3_dir(directory: str | os.PathLike | None) -> bool:
-    """Whether ``directory`` is an nnet3 model dir (and not an nnet1 one: no final.nnet)."""
+def nnet3_dir(directory: str | os.PathLike | None, strict: bool = True) -> bool:
+    """Whether ``directory`` is an nnet3 model dir (and not an nnet1 one: no final.nnet).
+    ``strict``: its model file holds ``<Nnet3>``; else any ``final.mdl``/``am/final.mdl``/
+    ``final.raw`` without a ``final.nnet`` counts, so that a truncated or foreign one is
+    named by the nnet3 reader instead of "final.nnet: missing"."""
     if not directory:
         return False
     d = Path(directory)
-    return d.is_dir() and not (d / "final.nnet").is_file() and is_nnet3_model_dir(d)
+    if not d.is_dir() or (d / "final.nnet").is_file():
+        return False
+    if strict:
+        return is_nnet3_model_dir(d)
+    return any((d / name).is_file() for name in MDL_NAMES)
 
 
 def not_yet(directory: str | os.PathLike, what: str) -> ModelError:
