@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import FormatError, ModelError
-from ..options import MfccOptions, parse_args, read_config_file, read_opts_file
+from ..options import MfccOptions, parse_args, read_opts_file
+from ..options import read_nnet3_config_file as read_config_file
 from .ivector import (OnlineCmvnOptions, OnlineIvectorExtractor, OnlineIvectorOptions,
                       read_cmvn_stats, read_diag_gmm, read_ivector_extractor, read_lda)
 from .network import Nnet3, read_nnet3
