@@ -16,9 +16,16 @@ from pathlib import Path
 
 from .errors import DeepbrainError, ModelError
 from .nnet3.ivector import OnlineIvectorExtractor
-from .nnet3.modeldir import (MDL_NAMES, Nnet3ModelDir, describe, find_nnet3_model,
-                             is_nnet3_model_dir, load_hires_mfcc_options,
-                             load_ivector_extractor, load_network)
+from .nnet3.modeldir import (
+    MDL_NAMES,
+    Nnet3ModelDir,
+    describe,
+    find_nnet3_model,
+    is_nnet3_model_dir,
+    load_hires_mfcc_options,
+    load_ivector_extractor,
+    load_network,
+)
 from .nnet3.network import Nnet3
 from .options import MfccOptions
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from deepbrain.nnet3 import nnet3_bytes
 from nettools import mdl_bytes, synthetic_net
 

@@ -9,13 +9,16 @@ import json
 import kaldiio
 import numpy as np
 import pytest
-
 from cli_models import synthetic_model_dir, write_ivectors
 from deepbrain.audio import read_wav
 from deepbrain.cli import main
 from deepbrain.features import compute_mfcc_feats
-from deepbrain.nnet3.modeldir import (find_nnet3_model, load_hires_mfcc_options,
-                                      load_ivector_extractor, load_network)
+from deepbrain.nnet3.modeldir import (
+    find_nnet3_model,
+    load_hires_mfcc_options,
+    load_ivector_extractor,
+    load_network,
+)
 from nettools import LAYERS
 from speech import make_wavs
 from support import speechlike, wav_bytes

@@ -9,7 +9,6 @@ import json
 import kaldiio
 import numpy as np
 import pytest
-
 from cli_models import synthetic_model_dir, write_ivectors
 from deepbrain.cli import main
 from speech import make_wavs

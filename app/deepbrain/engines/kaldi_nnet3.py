@@ -10,18 +10,34 @@ dir (temporary, or ``--keep-workdir``), the recipe run with an argument list, it
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import kaldiio
 
-from ..artefacts import CancelHook, Chunk, ProgressHook, Request, Utterance, check_cancel
+from ..artefacts import (
+    CancelHook,
+    Chunk,
+    ProgressHook,
+    Request,
+    Utterance,
+    check_cancel,
+)
 from ..errors import KaldiError
 from ..nnet3model import Nnet3Model
 from ..resources import recipes_dir
-from .kaldi_engine import (NNET3, KaldiInstall, _make_data_dir, _num_jobs, _stream_results,
-                           find_kaldi, follow_recipe, require, work_dir)
+from .kaldi_engine import (
+    NNET3,
+    KaldiInstall,
+    _make_data_dir,
+    _num_jobs,
+    _stream_results,
+    find_kaldi,
+    follow_recipe,
+    require,
+    work_dir,
+)
 from .numpy_nnet3 import given_ivectors
 
 RECIPE = "getact_nnet3.sh"

@@ -10,14 +10,23 @@ chunks of frames; memory holds one utterance's features and layers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..artefacts import (CancelHook, Chunk, Progress, ProgressHook, Request, Utterance,
-                         check_cancel, first_nonfinite, nonfinite_error)
+from ..artefacts import (
+    CancelHook,
+    Chunk,
+    Progress,
+    ProgressHook,
+    Request,
+    Utterance,
+    check_cancel,
+    first_nonfinite,
+    nonfinite_error,
+)
 from ..audio import open_for_model
 from ..errors import FormatError
 from ..features import FeatureStream, expected_frames
