@@ -69,7 +69,7 @@ def _check_cmd(cmd: str | None, engine: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepbrain", description="What the hidden layers of a "
-                                "Kaldi nnet1 acoustic model do while someone speaks.")
+                                "Kaldi nnet1 or nnet3 acoustic model do while someone speaks.")
     p.add_argument("--version", action="version", version=f"deepbrain {__version__}")
     p.add_argument("--traceback", action="store_true", help="show the full trace on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -496,6 +496,8 @@ def cmd_doctor(args) -> int:
             print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING')}")
         for name in kaldi_engine.UTILS:
             print(f"  utils/{name:<14} {kaldi.utils.get(name, 'MISSING')}")
+        for name in kaldi_engine.NNET3:  # getact_nnet3.sh's (nnet3 models only)
+            print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING (nnet3 models only)')}")
     from .resources import demo_model_dir, recipes_dir
 
     for name, where in (("recipes", recipes_dir), ("demo model", demo_model_dir)):
