@@ -135,6 +135,22 @@ def test_ivectors_that_end_too_soon(capsys, setup, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.kaldi
+def test_ivectors_that_end_too_soon_in_the_kaldi_engine(capsys, tmp_path):
+    """Kaldi's own check fires: a failed stage (exit 6) with its command, log and ERROR."""
+    model = synthetic_model_dir(tmp_path / "nnet3", raw=True)
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(wav_bytes(speechlike(1.0)))
+    kaldiio.save_ark(str(tmp_path / "short.ark"), {"speech": np.ones((2, 5), np.float32)})
+    code, out, err = activations(capsys, model, wav, tmp_path / "out", "--ivectors",
+                                 tmp_path / "short.ark", engine="kaldi")
+    assert code == 6 and out == "" and "Traceback" not in err
+    assert err.startswith("deepbrain: error: Kaldi stage forward failed (exit 255): "
+                          "nnet3-compute ")
+    assert "Could not get iVector for frame" in err
+    assert not (tmp_path / "out").exists()
+
+
 ODD = ["a b.wav", "quote'$(touch PWNED).wav", "ünïcödé 한국어.wav", "semi;colon&amp.wav",
        "tab\there.wav", "-leading-dash.wav"]
 
