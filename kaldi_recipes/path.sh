@@ -1,4 +1,4 @@
-# Source me: puts Kaldi's featbin, nnetbin, bin (online2bin) and utils on PATH (Kaldi egs
+# Source me: puts Kaldi's featbin, nnetbin, bin (online2bin, nnet3bin) and utils on PATH (Kaldi egs
 # convention).
 # Needs KALDI_ROOT: the top of a Kaldi checkout whose src/ is built.
 if [ -z "${KALDI_ROOT:-}" ]; then
@@ -13,6 +13,8 @@ for _d in src/featbin src/nnetbin src/bin egs/wsj/s5/utils; do
 done
 unset _d
 export PATH="$KALDI_ROOT/src/featbin:$KALDI_ROOT/src/nnetbin:$KALDI_ROOT/src/bin:$KALDI_ROOT/egs/wsj/s5/utils:$PATH"
-# online2bin (apply-cmvn-online) only for models with online_cmvn_opts; getact.sh says so.
+# online2bin (apply-cmvn-online, ivector-extract-online2) and nnet3bin (nnet3 models) only where
+# built: getact.sh and getact_nnet3.sh check for the programs they need and say so.
 [ ! -d "$KALDI_ROOT/src/online2bin" ] || export PATH="$KALDI_ROOT/src/online2bin:$PATH"
+[ ! -d "$KALDI_ROOT/src/nnet3bin" ] || export PATH="$KALDI_ROOT/src/nnet3bin:$PATH"
 export LC_ALL=C

@@ -47,6 +47,8 @@ class Request:
     nj: int = 1                       # Kaldi engine: parallel jobs
     keep_workdir: Path | None = None  # Kaldi engine: keep its work dir here
     cmd: str | None = None            # Kaldi engine: how jobs run (slurm.pl ...); None: cmd.sh
+    ivectors: Path | None = None      # nnet3: online i-vectors made elsewhere (ark or scp)
+    ivector_period: int | None = None  # nnet3: their period in frames (None: the model's)
 
 
 class Stages:
@@ -191,7 +193,8 @@ _STAGE_SOURCE = {"feats": "feature config (conf/mfcc.conf or conf/fbank.conf: e.
                           "--dither or --preemphasis-coefficient)",
                  "pitch": "conf/pitch.conf", "cmvn_feats": "cmvn_opts / online_cmvn_opts",
                  "deltas": "delta_opts", "spliced": "splice_opts", "transformed": "final.mat",
-                 "nnet_input": "final.feature_transform", "output": "final.nnet"}
+                 "nnet_input": "final.feature_transform", "output": "final.nnet",
+                 "ivector": "i-vectors (the i-vector extractor's files, or --ivectors)"}
 
 
 def first_nonfinite(stages: Sequence[tuple[str, np.ndarray | None]]) -> tuple[str, int] | None:

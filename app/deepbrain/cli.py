@@ -69,7 +69,7 @@ def _check_cmd(cmd: str | None, engine: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepbrain", description="What the hidden layers of a "
-                                "Kaldi nnet1 acoustic model do while someone speaks.")
+                                "Kaldi nnet1 or nnet3 acoustic model do while someone speaks.")
     p.add_argument("--version", action="version", version=f"deepbrain {__version__}")
     p.add_argument("--traceback", action="store_true", help="show the full trace on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--channel", type=int, help="channel (0-based) to take from multi-channel wavs")
     a.add_argument("--nj", type=int, default=1, help="Kaldi engine: parallel jobs (default 1)")
     a.add_argument("--cmd", help=CMD_HELP)
+    a.add_argument("--ivectors", metavar="ARK_OR_SCP", help="nnet3 models: online i-vectors "
+                   "made elsewhere (as ivector-extract-online2 writes them, keyed by utterance "
+                   "id) instead of the model's extractor")
+    a.add_argument("--ivector-period", type=int, metavar="N", help="with --ivectors: frames "
+                   "per i-vector (default 10)")
     a.add_argument("--keep-workdir", metavar="DIR",
                    help="Kaldi engine: keep its work dir (data dir, logs, arks) in DIR")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or engine messages")
@@ -225,8 +230,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         root.removeHandler(held)
 
 
+def _check_nnet3_options(args, model) -> None:
+    """Options that belong to one kind of model only."""
+    if model.kind != "nnet3":
+        if args.ivectors or args.ivector_period is not None:
+            raise DeepbrainError(f"--ivectors and --ivector-period are for nnet3 models, but "
+                                 f"{model.path} is an nnet1 model; drop them")
+        return
+    if args.keep_intermediate:
+        raise DeepbrainError(f"--keep-intermediate writes the stages of an nnet1 front end; "
+                             f"{model.path} is an nnet3 model (not yet supported); drop it")
+    if args.ivectors and not model.takes_ivectors:
+        raise DeepbrainError(f"--ivectors given, but {model.network_file} has no ivector "
+                             f"input; drop --ivectors")
+
+
 def cmd_activations(args) -> int:
-    from .model import load_model
+    from .model import load_any_model
     from .pipeline import Request, check_layers, read_wav_scp, select_engine, \
         stream_activations, utterances_from_wavs
     from .results import ResultsWriter, check_output_dir
@@ -242,13 +262,21 @@ def cmd_activations(args) -> int:
     keep_workdir = Path(args.keep_workdir).absolute() if args.keep_workdir else None
     if keep_workdir is not None:
         check_output_dir(keep_workdir, "--keep-workdir")
+    if args.ivector_period is not None and not args.ivectors:
+        raise DeepbrainError("--ivector-period goes with --ivectors")
+    if args.ivector_period is not None and args.ivector_period < 1:
+        raise DeepbrainError(f"--ivector-period must be at least 1, got {args.ivector_period}")
     utts = read_wav_scp(args.scp, args.utt2spk) if args.scp else utterances_from_wavs(args.wavs)
     args.model = _model_or_demo(args.model, args.quiet)
-    model = load_model(args.model, per_speaker_cmvn=bool(args.utt2spk))
+    model = load_any_model(args.model, per_speaker_cmvn=bool(args.utt2spk),
+                           ivectors_given=bool(args.ivectors))
+    _check_nnet3_options(args, model)
     layers = check_layers(args.layers, model)
     request = Request(layers, output=args.output, keep_intermediate=args.keep_intermediate,
                       channel=args.channel, resample=args.resample, nj=args.nj,
-                      keep_workdir=keep_workdir, cmd=args.cmd)
+                      keep_workdir=keep_workdir, cmd=args.cmd,
+                      ivectors=Path(args.ivectors) if args.ivectors else None,
+                      ivector_period=args.ivector_period)
     choice = select_engine(args.engine)
     _check_cmd(args.cmd, choice.name)
     if keep_workdir is not None and choice.name != "kaldi":
@@ -267,11 +295,14 @@ def cmd_activations(args) -> int:
             print(file=sys.stderr)
         seconds = time.monotonic() - started
         units = {k: model.hidden_dims[k - 1] for k in layers}
-        out = writer.finish({
+        summary = {
             "deepbrain": __version__, "model": str(Path(args.model).absolute()),
             "engine": choice.name, "utterances": len(utts), "frames": frames,
             "frame_shift": model.frame_shift, "layers": {str(k): u for k, u in units.items()},
-            "seconds": round(seconds, 3)})
+            "seconds": round(seconds, 3)}
+        if model.kind == "nnet3":
+            summary.update(_nnet3_summary(model, layers, request))
+        out = writer.finish(summary)
     for line in writer.recovered:
         print(f"deepbrain: {out}: {line}", file=sys.stderr)
     unit_text = ", ".join(f"{k}:{u}" for k, u in units.items())
@@ -279,6 +310,20 @@ def cmd_activations(args) -> int:
           f"speech), {len(layers)} layer(s) (units {unit_text}), engine {choice.name}, "
           f"{seconds:.2f} s -> {out}")
     return 0
+
+
+def _nnet3_summary(model, layers, request) -> dict:
+    """What summary.json records of an nnet3 model: the layers' node names and where the
+    i-vectors came from."""
+    ivectors = None
+    if request.ivectors is not None:
+        ivectors = f"given: {Path(request.ivectors).absolute()}"
+    elif model.takes_ivectors:
+        ivectors = f"online, {model.files.ivector.origin}"
+    return {"model_kind": "nnet3", "network": str(model.network_file.absolute()),
+            "layer_names": {str(k): model.layer_names[k - 1] for k in layers},
+            "frame_subsampling_factor": model.net.frame_subsampling_factor,
+            "frames_per_chunk": 50, "ivectors": ivectors}
 
 
 def _show_progress(p) -> None:
@@ -310,7 +355,10 @@ def cmd_models(args) -> int:
 
 def cmd_info(args) -> int:
     from .model import load_model
+    from .nnet3model import nnet3_dir
 
+    if nnet3_dir(args.model, strict=False):
+        return _info_nnet3(args.model)
     demo = not args.model
     m = load_model(_model_or_demo(args.model))
     print(f"model      {m.path}" + ("  (the demo model that ships with deepbrain)" if demo
@@ -342,6 +390,37 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _info_nnet3(path: str) -> int:
+    from .nnet3.modeldir import find_nnet3_model
+    from .nnet3model import load_nnet3_model
+
+    # A dir with no extractor at all still works with --ivectors: described, not refused.
+    found = find_nnet3_model(path)
+    no_extractor = found.ivector is None and not found.missing
+    m = load_nnet3_model(path, ivectors_given=no_extractor)
+    net = m.net
+    print(f"model      {m.path}")
+    print(f"kind       nnet3 ({m.network_file.relative_to(m.path)}), {m.num_hidden} hidden "
+          f"layers; getact_nnet3.sh runs the same")
+    for line in m.describe():
+        print(f"  {line}")
+    mfcc = f"MFCC {net.input_dim} dims ({m.sample_rate} Hz, {m.features.frame_shift:g} ms)"
+    iv = (f", i-vector {net.ivector_dim} dims every {m.ivector_period} frames"
+          if m.takes_ivectors else ", no i-vector input")
+    print(f"input      {mfcc}{iv}")
+    if m.takes_ivectors and no_extractor:
+        print("           no i-vector extractor in the dir: pass i-vectors with --ivectors")
+    print(f"context    {net.left_context} frames left, {net.right_context} right; layers at "
+          f"every frame (frame subsampling factor {net.frame_subsampling_factor} not applied)")
+    for k, (name, units) in enumerate(zip(m.layer_names, m.hidden_dims), 1):
+        left, right = net.context((name,))
+        print(f"  layer {k:<2} {units:5d} units  {name:<24} context -{left}/+{right}")
+    print(f"output     {net.output_dim}" + (" (priors present)" if net.priors is not None
+                                             and net.priors.size else ""))
+    print("window     not yet: the window and build-map read nnet1 models only")
+    return 0
+
+
 def cmd_build_map(args) -> int:
     from .maps.build import MapOptions, build_from_patterns, build_maps
 
@@ -369,6 +448,10 @@ def cmd_build_map(args) -> int:
     from .model import load_model
     from .pipeline import check_layers, read_wav_scp, select_engine
 
+    from .nnet3model import nnet3_dir, not_yet
+
+    if nnet3_dir(args.model):
+        raise not_yet(args.model, "build-map maps")
     _check_cmd(args.cmd, select_engine(args.engine).name)
     model = load_model(args.model)
     layers = check_layers(args.layers, model)
@@ -413,6 +496,8 @@ def cmd_doctor(args) -> int:
             print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING')}")
         for name in kaldi_engine.UTILS:
             print(f"  utils/{name:<14} {kaldi.utils.get(name, 'MISSING')}")
+        for name in kaldi_engine.NNET3:  # getact_nnet3.sh's (nnet3 models only)
+            print(f"  {name:<20} {kaldi.binaries.get(name, 'MISSING (nnet3 models only)')}")
     from .resources import demo_model_dir, recipes_dir
 
     for name, where in (("recipes", recipes_dir), ("demo model", demo_model_dir)):
@@ -436,6 +521,10 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_gui(args) -> int:
+    from .nnet3model import nnet3_dir, not_yet
+
+    if nnet3_dir(args.model):
+        raise not_yet(args.model, "the window shows")
     try:  # imported here: the rest of the CLI never imports Qt
         from .gui.app import run
     except ImportError as e:

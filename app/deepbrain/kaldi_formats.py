@@ -144,6 +144,29 @@ class KaldiStream:
         except ValueError:
             raise self.fail(f"expected a number, found {word[:20]!r}") from None
 
+    def read_bool(self) -> bool:
+        """Kaldi's ``ReadBasicType<bool>``: one character ``T`` or ``F`` (text: after spaces)."""
+        if not self.binary:
+            self._skip_ws()
+        c = self._take(1)
+        if c not in (b"T", b"F"):
+            self._pos -= 1
+            raise self.fail(f"expected a boolean (T or F), found {c!r}")
+        return c == b"T"
+
+    def read_line(self) -> str:
+        """The raw text up to the next newline, which is eaten (``std::getline``). The config
+        section of an nnet3 file is such lines, in binary files too."""
+        end = self._data.find(b"\n", self._pos)
+        if end < 0:
+            raise self.fail("expected a line of text, found the end of the file")
+        line = self._data[self._pos:end]
+        self._pos = end + 1
+        try:
+            return line.decode("ascii").rstrip("\r")
+        except UnicodeDecodeError:
+            raise self.fail("found bytes that are not text in a config line") from None
+
     # -- matrices and vectors --------------------------------------------------------------
 
     def _text_bracket_numbers(self) -> tuple[np.ndarray, int]:
@@ -164,15 +187,16 @@ class KaldiStream:
             raise self.fail("found something that is not a number inside [ ]") from None
         return values, len(lines)
 
-    def read_matrix(self) -> np.ndarray:
-        """A float32 matrix (Kaldi converts double to float on reading, and so do we)."""
+    def read_matrix(self, double: bool = False) -> np.ndarray:
+        """A float32 matrix (Kaldi converts double to float on reading, and so do we);
+        ``double=True`` for Kaldi's ``Matrix<double>`` members (i-vector extractor)."""
         if not self.binary:
             values, rows = self._text_bracket_numbers()
             if rows == 0:
-                return np.zeros((0, 0), dtype=np.float32)
+                return np.zeros((0, 0), dtype=np.float64 if double else np.float32)
             if values.size % rows:
                 raise self.fail(f"{values.size} numbers do not make {rows} equal rows")
-            return self._finite(values.reshape(rows, values.size // rows))
+            return self._finite(values.reshape(rows, values.size // rows), double)
         kind = self.read_token()
         if kind not in ("FM", "DM"):
             raise self.fail(f"expected a matrix (FM or DM), found {kind!r}")
@@ -181,12 +205,12 @@ class KaldiStream:
             raise self.fail(f"negative matrix size {rows} x {cols}")
         dtype = "<f4" if kind == "FM" else "<f8"
         raw = self._take(rows * cols * np.dtype(dtype).itemsize)
-        return self._finite(np.frombuffer(raw, dtype=dtype).reshape(rows, cols))
+        return self._finite(np.frombuffer(raw, dtype=dtype).reshape(rows, cols), double)
 
-    def read_vector(self) -> np.ndarray:
+    def read_vector(self, double: bool = False) -> np.ndarray:
         if not self.binary:
             values, _ = self._text_bracket_numbers()
-            return self._finite(values)
+            return self._finite(values, double)
         kind = self.read_token()
         if kind not in ("FV", "DV"):
             raise self.fail(f"expected a vector (FV or DV), found {kind!r}")
@@ -195,12 +219,41 @@ class KaldiStream:
             raise self.fail(f"negative vector size {dim}")
         dtype = "<f4" if kind == "FV" else "<f8"
         raw = self._take(dim * np.dtype(dtype).itemsize)
-        return self._finite(np.frombuffer(raw, dtype=dtype))
+        return self._finite(np.frombuffer(raw, dtype=dtype), double)
 
-    def _finite(self, values: np.ndarray) -> np.ndarray:
-        """As float32; NaN or infinity (or a double beyond float range) means corruption."""
+    def read_packed_matrix(self) -> np.ndarray:
+        """A symmetric ``SpMatrix`` (``FP``/``DP`` + size + the lower triangle row by row;
+        text: ``[`` the rows of the triangle ``]``), as a full float64 matrix."""
+        if not self.binary and self.peek() == "[":
+            values, _ = self._text_bracket_numbers()
+            n = int(round((np.sqrt(8 * values.size + 1) - 1) / 2))
+            if n * (n + 1) // 2 != values.size:
+                raise self.fail(f"{values.size} numbers are not the triangle of a matrix")
+        else:
+            kind = self.read_token()
+            if kind not in ("FP", "DP"):
+                raise self.fail(f"expected a packed matrix (FP or DP), found {kind!r}")
+            n = self.read_int()
+            if n < 0:
+                raise self.fail(f"negative matrix size {n}")
+            count = n * (n + 1) // 2
+            if self.binary:
+                dtype = "<f4" if kind == "FP" else "<f8"
+                values = np.frombuffer(self._take(count * np.dtype(dtype).itemsize), dtype=dtype)
+            else:
+                values = np.array([self.read_float() for _ in range(count)])
+        values = self._finite(values, double=True)
+        rows, cols = np.tril_indices(n)
+        full = np.zeros((n, n), dtype=np.float64)
+        full[rows, cols] = values
+        full[cols, rows] = values
+        return full
+
+    def _finite(self, values: np.ndarray, double: bool = False) -> np.ndarray:
+        """As float32 (or float64 when ``double``); NaN or infinity (or a double beyond float
+        range) means corruption."""
         with np.errstate(over="ignore", invalid="ignore"):
-            out = values.astype(np.float32)
+            out = values.astype(np.float64 if double else np.float32)
         if not np.all(np.isfinite(out)):
             raise self.fail("found NaN or infinite parameters")
         return out
@@ -273,6 +326,28 @@ class KaldiWriter:
             self._out.write(v.astype("<f4").tobytes())
             return
         self._out.write(b" [ " + "".join(_fmt(x) + " " for x in v).encode() + b"]\n")
+
+    def bool(self, value: bool) -> None:
+        self._out.write(b"T" if value else b"F")
+        if not self.binary:
+            self._out.write(b" ")
+
+    def text(self, text: str) -> None:
+        """Raw text, as the config section of an nnet3 file (in binary files too)."""
+        self._out.write(text.encode("ascii"))
+
+    def packed_matrix(self, m: np.ndarray) -> None:
+        """The lower triangle of a symmetric matrix, as ``SpMatrix<double>::Write``."""
+        tri = np.asarray(m, dtype=np.float64)[np.tril_indices(m.shape[0])]
+        if self.binary:
+            self.token("DP")
+            self.int(m.shape[0])
+            self._out.write(tri.astype("<f8").tobytes())
+            return
+        n, rows = m.shape[0], []
+        for i in range(n):
+            rows.append(" ".join(f"{v:.17g}" for v in tri[i * (i + 1) // 2:(i + 1) * (i + 2) // 2]))
+        self._out.write(("[\n" + "\n".join(rows) + " ]\n").encode() if n else b"[ ]\n")
 
     def int_vector(self, v: np.ndarray) -> None:
         v = np.asarray(v, dtype="<i4")

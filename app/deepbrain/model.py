@@ -45,6 +45,12 @@ class Model:
     default_layers: tuple[int, ...] = ()
     phones: tuple[str, ...] | None = None
 
+    kind = "nnet1"
+
+    @property
+    def network_file(self) -> Path:
+        return self.path / "final.nnet"
+
     @property
     def num_hidden(self) -> int:
         return len(self.nnet.hidden_layer_components)
@@ -97,6 +103,10 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
     if not d.is_dir():
         raise ModelError(f"{d}: not a directory; pass --model with a Kaldi nnet1 model dir "
                          f"(final.nnet, final.feature_transform, final.mat, ...)")
+    from .nnet3model import nnet3_dir, not_yet
+
+    if nnet3_dir(d):
+        raise not_yet(d, "this part of deepbrain (the window, build-map) reads")
     problems: list[str] = []
 
     def attempt(fn, *args):
@@ -128,6 +138,17 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
     if problems:
         raise ModelError(f"{d}: {len(problems)} problem(s): " + "; ".join(problems))
     return Model(d, nnet, ft, frontend, counts, MappingProxyType(maps), default_layers, phones)
+
+
+def load_any_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False,
+                   ivectors_given: bool = False):
+    """An nnet1 :class:`Model` or, for an nnet3 dir (Kaldi's or Vosk's), an
+    :class:`~deepbrain.nnet3model.Nnet3Model`; both checked, every problem listed at once."""
+    from .nnet3model import load_nnet3_model, nnet3_dir
+
+    if nnet3_dir(directory, strict=False):
+        return load_nnet3_model(directory, ivectors_given)
+    return load_model(directory, per_speaker_cmvn)
 
 
 def _check_dims(d: Path, nnet, ft, frontend: FrontEnd | None, counts, counts_file,

@@ -463,15 +463,19 @@ def present(path: str | os.PathLike) -> bool:
 
 
 _PLAIN_OPTION = re.compile(r"--[a-z][a-z0-9_-]*(=[A-Za-z0-9_.:,+-]*)?")
+# nnet3 model dirs (getact_nnet3.sh's check): names with dots (Vosk's conf/model.conf has
+# --endpoint.rule2.min-trailing-silence), values with paths (conf/ivector_extractor.conf).
+_NNET3_OPTION = re.compile(r"--[a-z][a-z0-9_.-]*(=[A-Za-z0-9_./:=,+-]*)?")
 
 
-def _check_plain(words: list[str], path) -> list[str]:
+def _check_plain(words: list[str], path, pattern: re.Pattern = _PLAIN_OPTION,
+                 chars: str = "_.:,+-") -> list[str]:
     for word in words:
         if not word.startswith("--"):
             raise FormatError(f"{path}: expected --name=value options, found {word[:60]!r}")
-        if not _PLAIN_OPTION.fullmatch(word):
+        if not pattern.fullmatch(word):
             raise FormatError(f"{path}: {word[:60]!r} is not a plain --name=value option "
-                              f"(values may hold only letters, digits and _.:,+-); the file "
+                              f"(values may hold only letters, digits and {chars}); the file "
                               f"is data, not shell: write e.g. --norm-means=true")
     return words
 
@@ -485,6 +489,17 @@ def read_config_file(path: str | os.PathLike) -> list[str]:
         if line:
             args.extend(line.split())
     return _check_plain(args, path)
+
+
+def read_nnet3_config_file(path: str | os.PathLike) -> list[str]:
+    """A config file of an nnet3 model dir, checked as getact_nnet3.sh checks it: option
+    names may hold dots, values paths (letters, digits and ``_./:=,+-``)."""
+    args = []
+    for line in _read_option_text(path, "a Kaldi config file").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            args.extend(line.split())
+    return _check_plain(args, path, _NNET3_OPTION, "_./:=,+-")
 
 
 def read_opts_file(path: str | os.PathLike) -> list[str]:

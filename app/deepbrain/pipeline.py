@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 
 # The artefacts live in their own module; they are named here too for existing importers.
@@ -20,6 +20,9 @@ from .artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, 
                         first_nonfinite, freeze_layers, nonfinite_error)
 from .errors import AudioError, DeepbrainError, InputError
 from .model import Model
+
+if TYPE_CHECKING:
+    from .nnet3model import Nnet3Model
 
 # The seed's stages; a model's own are its front end's (gui.worker.stages_for).
 STAGES = ("mfcc", "cmvn", "splice", "transform", "forward")
@@ -149,13 +152,13 @@ def stream_activations(utts: Sequence[Utterance], model: Model, request: Request
             for c in chunks_of(act))
 
 
-def check_layers(layers: Sequence[int], model: Model) -> tuple[int, ...]:
+def check_layers(layers: Sequence[int], model: "Model | Nnet3Model") -> tuple[int, ...]:
     """``layers`` (1-based) checked against the model; none means all of its hidden layers."""
     hidden = model.num_hidden
     if not layers:
         return tuple(range(1, hidden + 1))
     wrong = [k for k in layers if not 1 <= k <= hidden]
     if wrong:
-        raise DeepbrainError(f"layer {wrong[0]} asked for, but {model.path / 'final.nnet'} has "
+        raise DeepbrainError(f"layer {wrong[0]} asked for, but {model.network_file} has "
                              f"hidden layers 1..{hidden}; choose --layers in that range")
     return tuple(layers)

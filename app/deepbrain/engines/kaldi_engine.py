@@ -46,7 +46,10 @@ BINARIES = ("compute-mfcc-feats", "compute-fbank-feats", "compute-kaldi-pitch-fe
 ONLINE = ("apply-cmvn-online",)  # online2bin: needed only by models with online_cmvn_opts
 EXTRAS = ONLINE + ("nnet-initialize",)  # found when present
 UTILS = ("parse_options.sh", "run.pl", "split_data.sh", "split_scp.pl", "utt2spk_to_spk2utt.pl")
-_BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin", "src/online2bin")
+NNET3 = ("select-feats", "copy-feats", "nnet3-info", "nnet3-copy", "nnet3-compute",
+         "ivector-extract-online2")  # getact_nnet3.sh's, beyond compute-mfcc-feats
+EXTRAS += NNET3
+_BIN_DIRS = ("src/featbin", "src/nnetbin", "src/bin", "src/online2bin", "src/nnet3bin")
 _UTILS_DIR = "egs/wsj/s5/utils"
 
 
@@ -306,8 +309,16 @@ def _run_recipe(kaldi: KaldiInstall, model: Model, request: Request, work: Path,
             "--keep-intermediate", str(request.keep_intermediate).lower(),
             "--nnet-pieces", str(_write_pieces(model, request, work)),
             str(work / "data"), str(Path(model.path).absolute()), str(work / "exp")]
+    follow_recipe(kaldi, recipe, argv, work, _stage_totals(model, request, work), request,
+                  progress, cancel)
+
+
+def follow_recipe(kaldi: KaldiInstall, recipe: Path, argv: list[str], work: Path,
+                  totals: dict[str, int], request: Request, progress: ProgressHook | None,
+                  cancel: CancelHook | None) -> None:
+    """Run a recipe (an argument list, never a shell string) in ``work``, logging to
+    ``work/getact.log``, reporting its stage logs' progress; a failure names the stage."""
     env = dict(os.environ, KALDI_ROOT=str(kaldi.root), LC_ALL="C")
-    totals = _stage_totals(model, request, work)
     reported: dict[str, int] = {}
     with open(work / "getact.log", "wb") as log:
         proc = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -355,16 +366,31 @@ def stream(utts: Sequence[Utterance], model: Model, request: Request,
            chunk_frames: int = CHUNK_FRAMES) -> Iterator[Chunk]:
     """Chunks of frames read from Kaldi's arks as they are needed (memory-mapped), in the
     order the utterances were given."""
-    kaldi = find_kaldi()
-    require(kaldi)
-    require_for(kaldi, model)
+    if model.kind == "nnet3":
+        from . import kaldi_nnet3
+
+        return kaldi_nnet3.stream(utts, model, request, progress, cancel, chunk_frames)
+    return _stream_nnet1(utts, model, request, progress, cancel, chunk_frames)
+
+
+def work_dir(request: Request) -> Path:
+    """--keep-workdir (new or empty), else a fresh temporary dir."""
     if request.keep_workdir is not None:
         work = Path(request.keep_workdir).absolute()
         if work.exists() and any(work.iterdir()):
             raise KaldiError(f"{work}: --keep-workdir must be a new or empty directory")
         work.mkdir(parents=True, exist_ok=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="deepbrain-kaldi-"))
+        return work
+    return Path(tempfile.mkdtemp(prefix="deepbrain-kaldi-"))
+
+
+def _stream_nnet1(utts: Sequence[Utterance], model: Model, request: Request,
+                  progress: ProgressHook | None, cancel: CancelHook | None,
+                  chunk_frames: int) -> Iterator[Chunk]:
+    kaldi = find_kaldi()
+    require(kaldi)
+    require_for(kaldi, model)
+    work = work_dir(request)
     try:
         check_cancel(cancel)
         ids = _make_data_dir(utts, model, request, work)

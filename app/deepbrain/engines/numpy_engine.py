@@ -36,7 +36,17 @@ def run(utts: Sequence[Utterance], model: Model, request: Request,
 def stream(utts: Sequence[Utterance], model: Model, request: Request,
            progress: ProgressHook | None = None, cancel: CancelHook | None = None,
            chunk_frames: int = CHUNK_FRAMES) -> Iterator[Chunk]:
-    """Every utterance's frames as chunks, in order."""
+    """Every utterance's frames as chunks, in order (nnet3 models: :mod:`.numpy_nnet3`)."""
+    if model.kind == "nnet3":
+        from . import numpy_nnet3
+
+        return numpy_nnet3.stream(utts, model, request, progress, cancel, chunk_frames)
+    return _stream_nnet1(utts, model, request, progress, cancel, chunk_frames)
+
+
+def _stream_nnet1(utts: Sequence[Utterance], model: Model, request: Request,
+                  progress: ProgressHook | None, cancel: CancelHook | None,
+                  chunk_frames: int) -> Iterator[Chunk]:
     report = progress or (lambda p: None)
     total = len(utts)
     done = 0
