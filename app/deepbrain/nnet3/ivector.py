@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FormatError
-from ..features import splice_feats
+from ..features import apply_cmvn_online, splice_feats
 from ..kaldi_formats import KaldiStream, read_matrix_file
+from ..options import OnlineCmvnOptions
 
 F32 = np.float32
 LOG_2PI = math.log(2 * math.pi)
@@ -55,32 +56,6 @@ class OnlineIvectorOptions:
             raise ValueError("min-post must be in [0, 0.5), posterior-scale in (0, 1]")
         if self.left_context < 0 or self.right_context < 0:
             raise ValueError("splice contexts must be >= 0")
-
-
-@dataclass(frozen=True)
-class OnlineCmvnOptions:
-    """``OnlineCmvnOptions`` (``online_cmvn.conf``), Kaldi's defaults."""
-
-    cmn_window: int = 600
-    speaker_frames: int = 600
-    global_frames: int = 200
-    norm_means: bool = True
-    norm_vars: bool = False
-    skip_dims: str = ""
-
-    def __post_init__(self):
-        if not 0 <= self.global_frames <= self.speaker_frames <= self.cmn_window or \
-                self.cmn_window < 1:
-            raise ValueError("needs global-frames <= speaker-frames <= cmn-window")
-        if self.norm_vars and not self.norm_means:
-            raise ValueError("norm-vars needs norm-means")
-
-    @property
-    def skip(self) -> tuple[int, ...]:
-        try:
-            return tuple(int(d) for d in self.skip_dims.split(":") if d)
-        except ValueError:
-            raise ValueError(f"bad skip-dims {self.skip_dims!r}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,36 +213,11 @@ class OnlineIvectorExtractor:
 
 def online_cmvn(feats: np.ndarray, global_stats: np.ndarray, opts: OnlineCmvnOptions
                 ) -> np.ndarray:
-    """``OnlineCmvn`` for the first utterance of a speaker: frame t is normalised by the stats
-    of frames max(0, t - window + 1) .. t, topped up from the global stats to the window."""
-    if not opts.norm_means:
-        return feats.copy()
-    n, dim = feats.shape
-    f64 = feats.astype(np.float64)
-    csum = np.vstack([np.zeros((1, dim)), np.cumsum(f64, axis=0)])
-    csq = np.vstack([np.zeros((1, dim)), np.cumsum(f64 * f64, axis=0)])
-    t = np.arange(n)
-    lo = np.maximum(0, t - opts.cmn_window + 1)
-    s0, s1 = csum[t + 1] - csum[lo], csq[t + 1] - csq[lo]
-    count = (t + 1 - lo).astype(np.float64)
-    from_global = np.minimum(opts.cmn_window - count, opts.global_frames)
-    g_count = global_stats[0, dim]
-    if g_count <= 0:
+    """``OnlineCmvn`` for the first utterance of a speaker (nothing carried over): the front
+    end's apply-cmvn-online with no speaker statistics."""
+    if global_stats[0, feats.shape[1]] <= 0:
         raise FormatError("global_cmvn.stats has a frame count of zero")
-    scale = np.where(count < opts.cmn_window, from_global / g_count, 0.0)[:, None]
-    s0 = s0 + scale * global_stats[0, :dim]
-    s1 = s1 + scale * global_stats[1, :dim]
-    total = count + scale[:, 0] * g_count
-    for d in opts.skip:  # FakeStatsForSomeDims: leave these dims as they are
-        if 0 <= d < dim:
-            s0[:, d], s1[:, d] = 0.0, total
-    if not opts.norm_vars:
-        alpha = (-1.0 / total).astype(F32).astype(np.float64)  # AddVec's float alpha
-        return feats + (alpha[:, None] * s0).astype(F32)
-    mean = s0 / total[:, None]
-    var = np.maximum(s1 / total[:, None] - mean * mean, 1.0e-20)
-    scale = 1.0 / np.sqrt(var)
-    return (feats * scale.astype(F32) + (-(mean * scale)).astype(F32)).astype(F32)
+    return apply_cmvn_online(feats, opts, global_stats)
 
 
 def gaussian_posteriors(log_likes: np.ndarray, num_gselect: int, min_post: float
