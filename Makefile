@@ -55,14 +55,15 @@ gui: venv
 	  echo "make gui: no pyaudio (apt-get install portaudio19-dev): no recording, silent playback" >&2
 	$(BIN)/deepbrain gui $(if $(MODEL),--model "$(MODEL)") $(if $(WAV),--wav "$(WAV)")
 
-# Regenerate models/demo from nothing (about 1 h 40 min on 2 busy cores: see README.md).
-# One BLAS thread: the same machine then gives byte-identical model files. Needs Debian's
-# espeak-ng libespeak-ng1 wordnet-base festival festvox-kallpc16k festvox-kdlpc16k
-# festvox-us-slt-hts flite ffmpeg, and for the real-speech figures alsa-utils klettres-data
-# ktuberling-data (evaluation only). The maps (lda/K) are then built by deepbrain build-map
-# on every 3rd training utterance.
+# Regenerate models/demo from nothing (time on 2 busy cores: see README.md). The trainer is
+# PyTorch on the CPU (the train extra, torch 2.13.0), one thread, like the BLAS: the same
+# machine then gives byte-identical model files. Needs Debian's espeak-ng libespeak-ng1
+# wordnet-base festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite ffmpeg,
+# and for the real-speech figures alsa-utils klettres-data ktuberling-data (evaluation only).
+# The maps (lda/K) are then built by deepbrain build-map on every 3rd training utterance.
 DEMO_WORK ?= build/demo-work
 demo-model: venv
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet -e '.[train]'
 	rm -rf "$(DEMO_WORK)"
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python scripts/make_demo_model.py --out models/demo --work "$(DEMO_WORK)"

@@ -19,13 +19,14 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "app"))
 
 from deepbrain.errors import DeepbrainError  # noqa: E402
-from deepbrain.training import RecipeConfig, TrainConfig, make_model  # noqa: E402
+from deepbrain.training import RecipeConfig, make_model  # noqa: E402
 from deepbrain.training.report import plot_training, render_readme  # noqa: E402
 
 
@@ -50,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"corpus synthesis processes (default {d.workers})")
     p.add_argument("--corpus", default=d.corpus, choices=("voices", "espeak"),
                    help=f"corpus kind (default {d.corpus})")
+    p.add_argument("--copies", type=int, default=d.copies,
+                   help=f"versions of each train utterance: as it is and perturbed (VTLP, "
+                        f"silences; default {d.copies})")
+    p.add_argument("--trainer", default=t.backend, choices=("torch", "numpy"),
+                   help=f"torch (the train extra) or numpy (default {t.backend})")
+    p.add_argument("--dropout", type=float, default=t.dropout,
+                   help=f"dropout on the hidden outputs while training, torch only "
+                        f"(default {t.dropout:g})")
     p.add_argument("--no-real", action="store_true",
                    help="skip the real-speech evaluation (scripts/real_speech.py)")
     p.add_argument("--traceback", action="store_true", help="show the full trace on errors")
@@ -126,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = RecipeConfig(utts=args.utts, seed=args.seed, workers=args.workers,
-                              corpus=args.corpus,
-                              train=TrainConfig(hidden_layers=args.layers,
-                                                hidden_units=args.units, epochs=args.epochs,
-                                                seed=args.seed))
+                              corpus=args.corpus, copies=args.copies,
+                              train=replace(RecipeConfig().train, hidden_layers=args.layers,
+                                            hidden_units=args.units, epochs=args.epochs,
+                                            seed=args.seed, backend=args.trainer,
+                                            dropout=args.dropout))
         with tempfile.TemporaryDirectory(prefix="deepbrain-demo-") as tmp:
             work = args.work or Path(tmp)
             print(f"making {args.out} from a {config.utts}-utterance corpus in {work}",

@@ -40,7 +40,8 @@ KT_THEMES = ("egypt_", "moon_", "pizzeria_", "tv_")
 KT_WORDS = {"palmtree": "palm tree", "sphynx": "sphinx", "fallingstar": "falling star",
             "moonwalker": "moon walker", "broccolli": "broccoli", "ufo": "u f o",
             "moustache": "mustache"}
-NOT_WORDS = {"aw", "ch", "th"}  # klettres' digraph sounds: no transcript can be given
+NOT_WORDS = {"aw", "ch", "th"}
+SOURCES = ("alsa", "klettres-en", "klettres-en_GB", "ktuberling")  # klettres' digraph sounds: no transcript can be given
 
 
 def _clips() -> dict[str, list[tuple[Path, str]]]:
@@ -77,11 +78,14 @@ def _utt_id(source: str, path: Path) -> str:
     return f"{source}-" + re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
 
 
-def prepare(work: Path) -> dict[str, Path]:
+def prepare(work: Path, sources: list[str] | None = None) -> dict[str, Path]:
     """Per source a data dir: wav/ (16 kHz), wav.scp, text, and the alignment
-    (phones.ctm, phones.ark/.scp, phones.txt) written by ``deepbrain align``."""
+    (phones.ctm, phones.ark/.scp, phones.txt) written by ``deepbrain align``; only
+    ``sources`` when given."""
     dirs = {}
     for source, clips in _clips().items():
+        if sources and source not in sources:
+            continue
         d = work / source
         (d / "wav").mkdir(parents=True, exist_ok=True)
         wavs, text = [], []
@@ -133,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=ROOT / "build" / "real-speech")
     p.add_argument("--out", type=Path, help="write real-speech.json and confusion-real.png "
                    "here (default: the work dir)")
+    p.add_argument("--sources", nargs="+", metavar="SOURCE", choices=SOURCES,
+                   help="score only these sources (e.g. --sources alsa: the dev set, while "
+                        "the others stay untouched for the final figures)")
     args = p.parse_args(argv)
     out = args.out or args.work
     from deepbrain.align import why_unavailable
@@ -140,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if why_unavailable():
         print(f"real_speech: {why_unavailable()}", file=sys.stderr)
         return 1
-    dirs = prepare(args.work)
+    out.mkdir(parents=True, exist_ok=True)
+    dirs = prepare(args.work, args.sources)
     if not dirs:
         print(f"real_speech: no real recordings found; {INSTALL}", file=sys.stderr)
         return 1
@@ -155,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             return code
         r = json.loads(js.read_text())
         r["clips"] = len(_clips().get(source, [])) if source != "all" else \
-            sum(len(v) for v in _clips().values())
+            sum(len(v) for k, v in _clips().items() if k in dirs)
         results[source] = r
     (out / "real-speech.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk not in ("confusion", "phones")}

@@ -53,7 +53,8 @@ class RecipeConfig:
     lda_dim: int = 40
     context: int = 5           # the feature transform's splice: -5..5
     valid_share: float = 0.05  # of the train utterances, for the learning-rate schedule
-    train: TrainConfig = TrainConfig(epochs=8)
+    copies: int = 4            # per train utterance: the original and copies - 1 perturbed
+    train: TrainConfig = TrainConfig(epochs=8, backend="torch")
     examples: int = 4          # one per held-out voice
     example_seconds: float = 3.0
     per_phone: int = 100       # frames per phone for the selectivity test
@@ -118,15 +119,16 @@ def make_model(out_dir: str | Path, work_dir: str | Path, config: RecipeConfig =
     phones_txt = (corpus / "phones.txt").read_text()
     phones = [line.split()[0] for line in phones_txt.splitlines() if line.strip()]
     front_end = FrontEnd(cmvn=CmvnOptions(norm_vars=config.norm_vars))
-    frames = read_split(corpus / "train", front_end, progress, cancel)
+    frames = read_split(corpus / "train", front_end, progress, cancel, copies=config.copies,
+                        seed=config.seed, sil=phones.index("sil"), workers=config.workers)
     clock.lap("features")
     lda, lda_classes, frames, feature_transform = _transforms(frames, len(phones), config)
     train_set, valid_set = _split_valid(frames, config)
     clock.lap("lda")
     check_cancel(cancel)
-    mlp, epochs = train(SplicedInput(train_set, feature_transform),
-                        SplicedInput(valid_set, feature_transform), len(phones), config.train,
-                        on_epoch, progress, cancel)
+    mlp, epochs = _trainer(config.train)(SplicedInput(train_set, feature_transform),
+                                         SplicedInput(valid_set, feature_transform),
+                                         len(phones), config.train, on_epoch, progress, cancel)
     clock.lap("train")
     build = build_dir(out_dir)
     try:
@@ -138,7 +140,8 @@ def make_model(out_dir: str | Path, work_dir: str | Path, config: RecipeConfig =
         clock.lap("test")
         res = RecipeResult(
             out_dir, config, CorpusInfo.read(corpus),
-            {"train": (len(train_set.utt_ids), train_set.num_frames),
+            {"train": _originals(train_set), "train_all": (len(train_set.utt_ids),
+                                                           train_set.num_frames),
              "valid": (len(valid_set.utt_ids), valid_set.num_frames),
              "test": (len(test.per_utt), test.frames)},
             len(phones), lda, lda_classes, epochs, test, selectivity, control, examples, {},
@@ -150,6 +153,20 @@ def make_model(out_dir: str | Path, work_dir: str | Path, config: RecipeConfig =
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return replace(res, sizes=sizes, kept_maps=kept)
+
+
+def _trainer(config: TrainConfig) -> Callable:
+    """The numpy trainer, or the torch one (the train extra) with the same interface."""
+    if config.backend == "torch":
+        from .torchtrain import train as train_torch
+        return train_torch
+    return train
+
+
+def _originals(frames: FrameSet) -> tuple[int, int]:
+    """Utterances and frames of ``frames`` without the perturbed copies."""
+    keep = frames.copy_numbers == 0
+    return int(keep.sum()), int(np.diff(frames.starts)[keep].sum())
 
 
 def _transforms(frames: FrameSet, num_phones: int, config: RecipeConfig
@@ -214,14 +231,18 @@ def _corpus(corpus: Path, config: RecipeConfig, progress, cancel) -> Path:
 
 
 def _split_valid(frames: FrameSet, config: RecipeConfig) -> tuple[FrameSet, FrameSet]:
-    """A seeded share of the train utterances (same voices) for validation."""
-    n = len(frames.utt_ids)
+    """A seeded share of the train utterances (same voices) for validation: their
+    originals validate, none of their copies trains."""
+    first = np.flatnonzero(frames.copy_numbers == 0)
+    n = first.size
     if n < 2:
         raise TrainingError(f"{n} train utterance(s): need at least 2 (train and validation); "
                             f"make a bigger corpus")
+    ends = np.append(first[1:], len(frames.utt_ids))
     order = np.random.default_rng([config.seed, 1]).permutation(n)
     n_valid = min(n - 1, max(1, int(round(config.valid_share * n))))
-    return frames.subset(sorted(order[n_valid:])), frames.subset(sorted(order[:n_valid]))
+    train = [j for u in sorted(order[n_valid:]) for j in range(first[u], ends[u])]
+    return frames.subset(train), frames.subset(sorted(first[order[:n_valid]]))
 
 
 def _wavs(data_dir: Path) -> dict[str, Path]:

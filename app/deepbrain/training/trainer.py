@@ -38,9 +38,19 @@ class TrainConfig:
     halving_start: float = 0.01
     halving_end: float = 0.001
     seed: int = 0
+    backend: str = "numpy"   # numpy (this module) or torch (.torchtrain, the train extra)
+    threads: int = 1         # torch's thread count (fixed: the same bytes on one machine)
+    dropout: float = 0.0     # torch only: dropout on the hidden outputs while training
+    l2: float = 0.0          # torch only: Adam's weight decay
 
     def __post_init__(self):
-        for name in ("hidden_layers", "hidden_units", "epochs", "batch_size"):
+        if self.backend not in ("numpy", "torch"):
+            raise TrainingError(f"unknown trainer {self.backend!r}; choose numpy or torch")
+        if self.backend == "numpy" and (self.dropout or self.l2):
+            raise TrainingError("dropout and l2 need the torch trainer (--trainer torch)")
+        if not 0 <= self.dropout < 1:
+            raise TrainingError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("hidden_layers", "hidden_units", "epochs", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name.replace('_', '-')} must be at least 1, "
                                     f"got {getattr(self, name)}")
