@@ -564,10 +564,6 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_gui(args) -> int:
-    from .nnet3model import nnet3_dir, not_yet
-
-    if nnet3_dir(args.model):
-        raise not_yet(args.model, "the window shows")
     try:  # imported here: the rest of the CLI never imports Qt
         from .gui.app import run
     except ImportError as e:
