@@ -200,9 +200,10 @@ class Processor(QtCore.QObject):
         playhead for nnet1 models) is refused in one line instead."""
         if model.kind == "nnet3" and self.is_long(model, wav):
             raise DeepbrainError(
-                f"{wav.name}: too long to hold whole ({self.whole_bytes >> 20} MB of "
-                f"activations); long recordings are computed around the playhead for nnet1 "
-                f"models only, not for nnet3 models yet: cut it into parts of a minute or so")
+                f"{wav.name}: its activations would take more than "
+                f"{self.whole_bytes >> 20} MB; long recordings are computed around the "
+                f"playhead for nnet1 models only, not for nnet3 models yet: cut it into "
+                f"shorter parts")
 
     def cancel(self) -> None:
         """Cancel the running job (it stops at its next stage) and forget it."""
