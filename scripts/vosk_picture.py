@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "app"))
 
-from deepbrain.audio import read_wav, resample, write_wav16  # noqa: E402
+from deepbrain.audio import read_wav, resample, write_wav16
 
 SENTENCES = ("안녕하세요, 만나서 반갑습니다.", "오늘 날씨가 정말 좋네요.", "저는 서울에서 왔습니다.",
              "이 모델은 한국어 음성을 인식합니다.", "내일 아침 아홉 시에 회의가 있습니다.",

@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("build-map", help="make the per-layer maps (t-SNE + Delaunay) from a "
                        "phone-labelled corpus, or from an activity-patterns file",
                        description="Writes OUT/lda/K/{vertices,indices,activities,units.csv,"
-                       "regions.json,summary.json[,map.png]} per hidden layer K.")
+                       "regions.json,summary.json[,map.png]} per hidden layer K; with "
+                       "--unlabelled, OUT/lda/K/{vertices,indices,summary.json}.")
     m.add_argument("--model", help="the model directory")
     m.add_argument("--data", help="a Kaldi data dir (wav.scp) of the corpus")
     m.add_argument("--labels", help="per-frame phone ids: an int-vector ark/scp (as "

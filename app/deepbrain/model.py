@@ -19,10 +19,10 @@ Layout (the seed system's, loaded unchanged; or a Kaldi steps/nnet dir)::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -11,10 +11,10 @@ rest of deepbrain sees it, next to :class:`deepbrain.model.Model` (nnet1). Both 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from .errors import DeepbrainError, ModelError
 from .layermap import LayerMap
@@ -158,7 +158,7 @@ def load_nnet3_model(directory: str | os.PathLike, ivectors_given: bool = False
                             f"extractor ({e.strerror or e})")
     if net is not None:
         problems += _check_dims(files, net, mfcc, extractor)
-    from .model import load_maps   # model imports this module where it loads nnet3 dirs
+    from .model import load_maps  # model imports this module where it loads nnet3 dirs
 
     maps = load_maps(d, net.hidden_dims if net is not None else None,
                      files.mdl.name if files.mdl is not None else "the network", problems)

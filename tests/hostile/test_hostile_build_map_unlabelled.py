@@ -4,19 +4,19 @@ folder left half written."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deepbrain.cli import main
-from support import speechlike, wav_bytes, write_tiny_model
+from support import speechlike, wav_bytes
 from test_hostile_build_map import children, deepbrain, finish, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nnet3"))
-from cli_models import mappable_model_dir  # noqa: E402
+from cli_models import mappable_model_dir
 
 
 def run(capsys, *argv):
@@ -107,11 +107,11 @@ def test_odd_names(capsys, model, tmp_path):
     (["--labels", "x.ark"], "--unlabelled maps units without phones: drop --labels"),
     (["--plot", "--keep-silence"],
      "--unlabelled maps units without phones: drop --keep-silence, --plot"),
-    (["--layers", "3"], "layer 3 asked for, but {model}/final.mdl has hidden layers 1..2; "
-                        "choose --layers in that range"),
+    (["--layers", "3"], ("layer 3 asked for, but {model}/final.mdl has hidden layers 1..2; "
+                         "choose --layers in that range")),
     (["--nj", "0"], "--nj must be at least 1, got 0"),
-    (["--cmd", "run.pl"], "--cmd runs the Kaldi engine's jobs, but the engine is numpy; "
-                          "add --engine kaldi (with KALDI_ROOT set) or drop --cmd"),
+    (["--cmd", "run.pl"], ("--cmd runs the Kaldi engine's jobs, but the engine is numpy; "
+                           "add --engine kaldi (with KALDI_ROOT set) or drop --cmd")),
 ])
 def test_options_that_do_not_go_with_it(capsys, model, tmp_path, extra, message):
     data = data_dir(tmp_path / "data", 1)
@@ -147,8 +147,10 @@ def test_a_signal_during_the_jobs_leaves_nothing(model, tmp_path, sig, code):
     data = data_dir(tmp_path / "data", 8, seconds=3.0)
     proc = deepbrain(*args(model, data, model, "--nj", "2"))
     wait_for(lambda: len(children(proc.pid)) >= 2, proc)
-    proc.send_signal(sig) if sig != signal.SIGINT else \
-        __import__("os").killpg(proc.pid, signal.SIGINT)   # Ctrl-C reaches the group
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)   # Ctrl-C reaches the whole group
+    else:
+        proc.send_signal(sig)
     got, err = finish(proc)
     assert got == code, err
     assert err.strip().splitlines()[-1].startswith("deepbrain: interrupted")

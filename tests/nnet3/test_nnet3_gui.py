@@ -20,11 +20,17 @@ pytest.importorskip("pytestqt")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gui"))  # guisupport
 
-from cli_models import mappable_model_dir  # noqa: E402
-from deepbrain.layermap import write_layer_map  # noqa: E402
-from guisupport import (BACKGROUND, close_windows, lit_fraction, needs_display,  # noqa: E402
-                        random_map, write_speech_wav)
-from speech import make_wavs  # noqa: E402
+from cli_models import mappable_model_dir
+from deepbrain.layermap import write_layer_map
+from guisupport import (
+    BACKGROUND,
+    close_windows,
+    lit_fraction,
+    needs_display,
+    random_map,
+    write_speech_wav,
+)
+from speech import make_wavs
 
 pytestmark = [pytest.mark.gui, needs_display]
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -35,7 +41,7 @@ def deepbrain(tmp_path, *args, timeout=600):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"),
                PYTHONPATH=os.pathsep.join([str(APP), os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run([sys.executable, "-m", "deepbrain", *map(str, args)], env=env,
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout, check=False)
     return r.returncode, r.stdout, r.stderr
 
 
@@ -67,8 +73,8 @@ def test_screenshot_of_an_nnet3_model_draws_its_maps(qapp, mapped, tmp_path):
     shots = {}
     for frame in (20, 70):
         shots[frame] = tmp_path / f"f{frame}.png"
-        code, out, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--frame",
-                                   frame, "--screenshot", shots[frame], "--size", "900x600",
+        code, _, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--frame",
+                                 frame, "--screenshot", shots[frame], "--size", "900x600",
                                    "--engine", "numpy")
         assert code == 0, err
     a, b = png_pixels(shots[20]), png_pixels(shots[70])
@@ -94,9 +100,8 @@ def test_regions_of_an_nnet3_model_are_one_line(qapp, mapped, tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from PyQt5 import QtCore
-
     from deepbrain.gui.window import MainWindow
+    from PyQt5 import QtCore
 
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.IniFormat)
     w = MainWindow(settings=settings, sink_factory=lambda: (None, "no sound"), engine="numpy",

@@ -9,12 +9,16 @@ import json
 import numpy as np
 import pytest
 from cli_models import MAPPABLE_LAYERS, mappable_model_dir
+from deepbrain.audio import read_wav
 from deepbrain.cli import main
+from deepbrain.features import compute_mfcc_feats
 from deepbrain.maps.unlabelled import TimeCourseStats
 from deepbrain.model import load_any_model
-from deepbrain.nnet3.modeldir import find_nnet3_model, load_hires_mfcc_options, load_network
-from deepbrain.audio import read_wav
-from deepbrain.features import compute_mfcc_feats
+from deepbrain.nnet3.modeldir import (
+    find_nnet3_model,
+    load_hires_mfcc_options,
+    load_network,
+)
 from support import speechlike, wav_bytes, write_tiny_model
 
 
@@ -76,8 +80,8 @@ def test_the_statistics_are_those_of_the_layers_over_the_corpus(corpus, tmp_path
     for u in utts:
         feats = compute_mfcc_feats(read_wav(u.path), opts)
         layers = net.propagate_layers(feats, (1, 2))[0]
-        for k in frames:
-            frames[k].append(layers[k])
+        for k, course in frames.items():
+            course.append(layers[k])
     for k in (1, 2):
         x = np.concatenate(frames[k]).astype(np.float64)
         assert stats.frames == x.shape[0]

@@ -14,16 +14,24 @@ gets r = 0 with every other unit and is listed in the summary.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import DeepbrainError, ModelError
 from ..layermap import LayerMap, write_layer_map
-from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
-                        check_cancel, compute_activations, select_engine)
+from ..pipeline import (
+    CancelHook,
+    Progress,
+    ProgressHook,
+    Request,
+    Utterance,
+    check_cancel,
+    compute_activations,
+    select_engine,
+)
 from .jobs import run_forked
 from .layout import delaunay, one_thread, scale_axes
 
