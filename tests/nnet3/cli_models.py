@@ -56,8 +56,9 @@ output-node name=output input=output.log-softmax objective=linear
 MAPPABLE_LAYERS = ("tdnn1.relu", "tdnn2.sigmoid")
 
 
-def mappable_model_dir(root: Path, seed: int = 0) -> Path:
-    """A Kaldi-layout nnet3 dir (final.mdl, conf/mfcc.conf) that needs no i-vectors."""
+def mappable_model_dir(root: Path, seed: int = 0, raw: bool = False) -> Path:
+    """A Kaldi-layout nnet3 dir (final.mdl, conf/mfcc.conf) that needs no i-vectors;
+    ``raw``: final.raw instead, for real Kaldi (see synthetic_model_dir)."""
     rng = np.random.default_rng(seed)
 
     def affine(rows, cols):
@@ -70,6 +71,10 @@ def mappable_model_dir(root: Path, seed: int = 0) -> Path:
              "output.affine": affine(7, 40),
              "output.log-softmax": nonlinear(C.LogSoftmaxComponent, 7)}
     (root / "conf").mkdir(parents=True)
-    (root / "final.mdl").write_bytes(mdl_bytes(build_nnet3(MAPPABLE_CONFIG, comps, "mappable")))
+    net = build_nnet3(MAPPABLE_CONFIG, comps, "mappable")
+    if raw:
+        (root / "final.raw").write_bytes(nnet3_bytes(net))
+    else:
+        (root / "final.mdl").write_bytes(mdl_bytes(net))
     (root / "conf" / "mfcc.conf").write_text(MFCC_CONF)
     return root
