@@ -86,6 +86,27 @@ def test_screenshot_of_an_nnet3_model_draws_its_maps(qapp, mapped, tmp_path):
     assert np.mean(np.any(a[500:520] != b[500:520], axis=2)) < 0.05
 
 
+def test_saved_activations_of_an_nnet3_model(qapp, mapped, tmp_path):
+    """--acts: what deepbrain activations wrote, shown with nothing recomputed."""
+    model, wav = mapped
+    acts = tmp_path / "acts"
+    code, _, err = deepbrain(tmp_path, "activations", wav, "--model", model, "--out", acts,
+                             "--engine", "numpy", "-q")
+    assert code == 0, err
+    shot = tmp_path / "acts.png"
+    code, _, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--acts", acts,
+                             "--frame", 20, "--screenshot", shot, "--size", "900x600")
+    assert code == 0, err
+    computed = tmp_path / "computed.png"
+    code, _, err = deepbrain(tmp_path, "gui", "--model", model, "--wav", wav, "--frame", 20,
+                             "--screenshot", computed, "--size", "900x600", "--engine",
+                             "numpy")
+    assert code == 0, err
+    maps = (slice(80, 300), slice(150, 650))
+    a, b = png_pixels(shot)[maps], png_pixels(computed)[maps]
+    assert lit(a) > 0.2 and np.mean(np.any(a != b, axis=2)) < 0.01   # the same picture
+
+
 def test_regions_of_an_nnet3_model_are_one_line(qapp, mapped, tmp_path):
     model, wav = mapped
     out = tmp_path / "r.png"

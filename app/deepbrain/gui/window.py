@@ -212,8 +212,10 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             model = load_any_model(directory)
             if not model.maps:
+                how = " --unlabelled" if model.kind == "nnet3" else ""
                 raise DeepbrainError(f"{model.path}: has no maps (lda/K/vertices and "
-                                     f"lda/K/indices), so there is nothing to draw")
+                                     f"lda/K/indices), so there is nothing to draw; make "
+                                     f"them with deepbrain build-map{how}")
         except DeepbrainError as e:
             self.show_error("Cannot open the model", e)
             return False
