@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("build-map", help="make the per-layer maps (t-SNE + Delaunay) from a "
                        "phone-labelled corpus, or from an activity-patterns file",
                        description="Writes OUT/lda/K/{vertices,indices,activities,units.csv,"
-                       "regions.json,summary.json[,map.png]} per hidden layer K.")
+                       "regions.json,summary.json[,map.png]} per hidden layer K; with "
+                       "--unlabelled, OUT/lda/K/{vertices,indices,summary.json}.")
     m.add_argument("--model", help="the model directory")
     m.add_argument("--data", help="a Kaldi data dir (wav.scp) of the corpus")
     m.add_argument("--labels", help="per-frame phone ids: an int-vector ark/scp (as "
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the model's)")
     m.add_argument("--patterns", help="instead of model/data/labels: a units x phones "
                    "activity-patterns text file (like the seed's 'activities')")
+    m.add_argument("--unlabelled", action="store_true", help="no labels (any nnet1 or nnet3 "
+                   "model, e.g. Vosk's): units placed by how alike their activations move over "
+                   "the corpus; writes vertices, indices, summary.json (no phones, no regions)")
     m.add_argument("--layer", type=int, default=1, help="with --patterns: the layer it is")
     m.add_argument("--out", required=True, help="where lda/K/ go (may be the model dir)")
     m.add_argument("--layers", type=_layer_list, default=(), metavar="1,3")
@@ -414,10 +418,14 @@ def _info_nnet3(path: str) -> int:
           f"every frame (frame subsampling factor {net.frame_subsampling_factor} not applied)")
     for k, (name, units) in enumerate(zip(m.layer_names, m.hidden_dims), 1):
         left, right = net.context((name,))
-        print(f"  layer {k:<2} {units:5d} units  {name:<24} context -{left}/+{right}")
+        mapped = f"  map {m.maps[k].num_units} points" if k in m.maps else ""
+        print(f"  layer {k:<2} {units:5d} units  {name:<24} context -{left}/+{right}{mapped}")
     print(f"output     {net.output_dim}" + (" (priors present)" if net.priors is not None
                                              and net.priors.size else ""))
-    print("window     not yet: the window and build-map read nnet1 models only")
+    print("maps       " + (f"lda/ for layers {', '.join(map(str, sorted(m.maps)))}: deepbrain "
+                           f"gui shows them" if m.maps else "none: make them with deepbrain "
+                           "build-map --unlabelled (no phone labels: nnet3 maps have no "
+                           "regions)"))
     return 0
 
 
@@ -438,10 +446,13 @@ def cmd_build_map(args) -> int:
         print(f"layer {s['layer']}: {s['units']} units over {len(s['phones'])} phones, "
               f"neighbour keeping {s['neighbour_keeping']:.3f} -> {out / 'lda' / str(s['layer'])}")
         return 0
-    if not (args.model and args.data and args.labels):
-        raise DeepbrainError("build-map needs --model, --data and --labels (or --patterns)")
     if args.nj < 1:
         raise DeepbrainError(f"--nj must be at least 1, got {args.nj}")
+    if args.unlabelled:
+        return _build_map_unlabelled(args, opts, out)
+    if not (args.model and args.data and args.labels):
+        raise DeepbrainError("build-map needs --model, --data and --labels (or --patterns, "
+                             "or --unlabelled without --labels)")
     import tempfile
 
     from .maps.labels import labels_from_alignment, read_labels, read_phone_set
@@ -451,7 +462,7 @@ def cmd_build_map(args) -> int:
     from .nnet3model import nnet3_dir, not_yet
 
     if nnet3_dir(args.model):
-        raise not_yet(args.model, "build-map maps")
+        raise not_yet(args.model, "build-map with --labels maps", "build-map --unlabelled")
     _check_cmd(args.cmd, select_engine(args.engine).name)
     model = load_model(args.model)
     layers = check_layers(args.layers, model)
@@ -477,6 +488,39 @@ def cmd_build_map(args) -> int:
               f"{100 * s['selective_share']:.1f} %, neighbour keeping "
               f"{s['neighbour_keeping']:.3f}")
     print(f"maps -> {out / 'lda'}")
+    return 0
+
+
+def _build_map_unlabelled(args, opts, out: Path) -> int:
+    """build-map --unlabelled: maps of an nnet1 or nnet3 model from a corpus without labels."""
+    from .maps.unlabelled import build_unlabelled_maps
+    from .model import load_any_model
+    from .pipeline import check_layers, read_wav_scp, select_engine
+
+    extra = [o for o, given in (("--labels", args.labels), ("--phones", args.phones),
+                                ("--keep-silence", args.keep_silence), ("--plot", args.plot))
+             if given]
+    if extra:
+        raise DeepbrainError(f"--unlabelled maps units without phones: drop {', '.join(extra)}")
+    if not (args.model and args.data):
+        raise DeepbrainError("build-map --unlabelled needs --model and --data")
+    _check_cmd(args.cmd, select_engine(args.engine).name)
+    model = load_any_model(args.model)
+    layers = check_layers(args.layers, model)
+    utts = read_wav_scp(Path(args.data) / "wav.scp")
+    progress = None if args.quiet or not sys.stderr.isatty() else _show_progress
+    summaries = build_unlabelled_maps(model, utts, out, layers, opts, args.engine, args.nj,
+                                      args.force, progress, cmd=args.cmd)
+    if progress:
+        print(file=sys.stderr)
+    names = getattr(model, "layer_names", None)
+    for k, s in summaries.items():
+        name = f" ({names[k - 1]})" if names else ""
+        print(f"layer {k}{name}: {s['units']} units, {len(s['dead_units'])} constant, mean "
+              f"|r| {s['mean_abs_correlation']:.3f}, neighbour keeping "
+              f"{s['neighbour_keeping']:.3f}")
+    print(f"maps -> {out / 'lda'} ({next(iter(summaries.values()))['frames']} frames, "
+          f"{len(utts)} utterances)")
     return 0
 
 
@@ -521,10 +565,6 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_gui(args) -> int:
-    from .nnet3model import nnet3_dir, not_yet
-
-    if nnet3_dir(args.model):
-        raise not_yet(args.model, "the window shows")
     try:  # imported here: the rest of the CLI never imports Qt
         from .gui.app import run
     except ImportError as e:

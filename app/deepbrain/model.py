@@ -19,10 +19,10 @@ Layout (the seed system's, loaded unchanged; or a Kaldi steps/nnet dir)::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 
@@ -46,6 +46,20 @@ class Model:
     phones: tuple[str, ...] | None = None
 
     kind = "nnet1"
+
+    def layer_marker(self, k: int) -> str:
+        """Layer ``k``'s nonlinearity as nnet1 writes it (``<Sigmoid>``): its natural range
+        for the colours."""
+        return self.nnet.components[self.nnet.hidden_layer_components[k - 1]].marker
+
+    def layer_title(self, k: int) -> str:
+        return f"Layer {k} \u00b7 {self.hidden_dims[k - 1]} " \
+               f"{self.layer_marker(k).strip('<>').lower()}"
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The stages a wav goes through, as the engines report their progress."""
+        return tuple(s.name for s in self.frontend.stages) + ("forward",)
 
     @property
     def network_file(self) -> Path:
@@ -106,7 +120,8 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
     from .nnet3model import nnet3_dir, not_yet
 
     if nnet3_dir(d):
-        raise not_yet(d, "this part of deepbrain (the window, build-map) reads")
+        raise not_yet(d, "this part of deepbrain (labelled maps, evaluate) reads",
+                      "build-map --unlabelled, gui")
     problems: list[str] = []
 
     def attempt(fn, *args):
@@ -132,7 +147,8 @@ def load_model(directory: str | os.PathLike, per_speaker_cmvn: bool = False) -> 
         if counts_file is not None else None
     frontend = read_frontend(d, per_speaker_cmvn, problems)
     _check_dims(d, nnet, ft, frontend, counts, counts_file, problems)
-    maps = _load_maps(d, nnet, problems)
+    maps = load_maps(d, nnet.hidden_dims if nnet is not None else None, "final.nnet",
+                      problems)
     default_layers = attempt(_read_layers_file, d / "layers", nnet) or ()
     phones = attempt(_read_phones, d / "phones.txt")
     if problems:
@@ -170,12 +186,14 @@ def _check_dims(d: Path, nnet, ft, frontend: FrontEnd | None, counts, counts_fil
                         f"{nnet.output_dim} network outputs")
 
 
-def _load_maps(d: Path, nnet: Nnet | None, problems: list[str]) -> dict[int, LayerMap]:
+def load_maps(d: Path, dims: Sequence[int] | None, network: str, problems: list[str]
+              ) -> dict[int, LayerMap]:
+    """``d/lda/K/`` for each layer K, checked against the network's hidden ``dims`` (None:
+    not known); ``network`` names it in the problems."""
     maps: dict[int, LayerMap] = {}
     root = d / "lda"
     if not root.is_dir():
         return maps
-    dims = nnet.hidden_dims if nnet is not None else None
     for sub in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):
         if not sub.is_dir():
             continue
@@ -184,7 +202,7 @@ def _load_maps(d: Path, nnet: Nnet | None, problems: list[str]) -> dict[int, Lay
             continue
         k = int(sub.name)
         if dims is not None and k > len(dims):
-            problems.append(f"{sub}: a map for layer {k}, but final.nnet has "
+            problems.append(f"{sub}: a map for layer {k}, but {network} has "
                             f"{len(dims)} hidden layers")
             continue
         try:

@@ -5,16 +5,19 @@ engines and the CLI use: hidden layers (names, units), contexts, the front end's
 rest of deepbrain sees it, next to :class:`deepbrain.model.Model` (nnet1). Both give
 ``path``, ``network_file``, ``num_hidden``, ``hidden_dims``, ``layer_names``, ``features``,
 ``sample_rate``, ``frame_shift`` and ``per_speaker``; the engines pick their route by
-``kind``. The window and the maps read nnet1 models only, for now (:func:`not_yet`).
+``kind``. Labelled maps and the window's nnet1-only parts refuse them (:func:`not_yet`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from .errors import DeepbrainError, ModelError
+from .layermap import LayerMap
 from .nnet3.ivector import OnlineIvectorExtractor
 from .nnet3.modeldir import (
     MDL_NAMES,
@@ -32,6 +35,11 @@ from .options import MfccOptions
 DEFAULT_IVECTOR_PERIOD = 10  # nnet3-compute's --online-ivector-period when none is known
 
 
+LAYER_KINDS = {"RectifiedLinearComponent": ("relu", ""), "SigmoidComponent":
+               ("sigmoid", "<Sigmoid>"), "TanhComponent": ("tanh", "<Tanh>"),
+               "PnormComponent": ("p-norm", "")}  # title word, nnet1 marker (colour range)
+
+
 @dataclass(frozen=True, eq=False)
 class Nnet3Model:
     path: Path
@@ -39,9 +47,36 @@ class Nnet3Model:
     net: Nnet3
     features: MfccOptions                               # hires compute-mfcc-feats options
     ivector_extractor: OnlineIvectorExtractor | None   # None: no ivector input, or given
+    maps: Mapping[int, LayerMap] = field(default_factory=lambda: MappingProxyType({}))
 
     kind = "nnet3"
     per_speaker = False  # online i-vectors per utterance: nothing carried between them
+    default_layers: tuple[int, ...] = ()   # no ``layers`` file: every layer with a map
+    phones = None        # no phones.txt: a chain model's outputs are pdfs, not phones
+
+    @property
+    def mfcc(self) -> MfccOptions:
+        """The name the window gives the feature options (as nnet1's ``Model.mfcc``)."""
+        return self.features
+
+    def _layer_kind(self, k: int) -> tuple[str, str]:
+        comp = self.net.components[self.net.node(self.layer_names[k - 1]).component]
+        name = type(comp).__name__
+        return LAYER_KINDS.get(name, (name.removesuffix("Component").lower(), ""))
+
+    def layer_marker(self, k: int) -> str:
+        """``<Sigmoid>``/``<Tanh>`` where the layer has nnet1's natural range, else ""."""
+        return self._layer_kind(k)[1]
+
+    def layer_title(self, k: int) -> str:
+        """The node name, units and kind: ``tdnnf5.relu \u00b7 768 relu``."""
+        return f"{self.layer_names[k - 1]} \u00b7 {self.hidden_dims[k - 1]} " \
+               f"{self._layer_kind(k)[0]}"
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The stages a wav goes through, as the engines report their progress."""
+        return ("mfcc",) + (("ivector",) if self.ivector_extractor else ()) + ("forward",)
 
     @property
     def network_file(self) -> Path:
@@ -123,9 +158,13 @@ def load_nnet3_model(directory: str | os.PathLike, ivectors_given: bool = False
                             f"extractor ({e.strerror or e})")
     if net is not None:
         problems += _check_dims(files, net, mfcc, extractor)
+    from .model import load_maps  # model imports this module where it loads nnet3 dirs
+
+    maps = load_maps(d, net.hidden_dims if net is not None else None,
+                     files.mdl.name if files.mdl is not None else "the network", problems)
     if problems:
         raise ModelError(f"{d}: {len(problems)} problem(s): " + "; ".join(problems))
-    return Nnet3Model(d, files, net, mfcc, extractor)
+    return Nnet3Model(d, files, net, mfcc, extractor, MappingProxyType(maps))
 
 
 def _check_dims(files: Nnet3ModelDir, net: Nnet3, mfcc: MfccOptions | None,
@@ -163,8 +202,11 @@ def nnet3_dir(directory: str | os.PathLike | None, strict: bool = True) -> bool:
     return any((d / name).is_file() for name in MDL_NAMES)
 
 
-def not_yet(directory: str | os.PathLike, what: str) -> ModelError:
-    """The one-line refusal where nnet3 models are not yet supported (the window, maps)."""
+def not_yet(directory: str | os.PathLike, what: str,
+            instead: str = "") -> ModelError:
+    """The one-line refusal where nnet3 models are not yet supported (labelled maps, the
+    parts of the window that need nnet1 machinery); ``instead``: what does take them."""
+    works = "'deepbrain activations', 'deepbrain info'" + (f", '{instead}'" if instead else "")
     return ModelError(f"{directory}: an nnet3 model; {what} nnet1 models only for now "
-                      f"(nnet3 models work with 'deepbrain activations' and 'deepbrain info'); "
-                      f"pass an nnet1 model dir (final.nnet)")
+                      f"(nnet3 models work with {works}); pass an nnet1 model dir "
+                      f"(final.nnet)")

@@ -66,7 +66,7 @@ def test_info_of_a_small_kaldi_dir(capsys, synthetic):
     assert "no i-vector extractor in the dir: pass i-vectors with --ivectors" in out
     for k, name in enumerate(LAYERS, 1):
         assert f"layer {k:<2}" in out and name in out
-    assert "not yet: the window and build-map" in out
+    assert "maps       none: make them with deepbrain build-map --unlabelled" in out
 
 
 def test_activations_with_given_ivectors(capsys, synthetic, tmp_path):
@@ -137,16 +137,14 @@ def test_ivectors_are_refused_for_an_nnet1_model(capsys, tiny_model, synthetic, 
     assert code == 1 and "--ivectors and --ivector-period are for nnet3 models" in err
 
 
-@pytest.mark.parametrize("command", ["gui", "build-map"])
-def test_the_window_and_build_map_say_not_yet(capsys, synthetic, tmp_path, command):
-    model, wav, *_ = synthetic
-    argv = {"gui": ["gui", "--model", model, "--wav", wav, "--screenshot", tmp_path / "s.png"],
-            "build-map": ["build-map", "--model", model, "--data", tmp_path, "--labels",
-                          tmp_path / "x.ark", "--out", tmp_path / "maps"]}[command]
-    code, out, err = run(capsys, *argv)
+def test_labelled_build_map_says_not_yet_and_names_unlabelled(capsys, synthetic, tmp_path):
+    model, *_ = synthetic
+    code, out, err = run(capsys, "build-map", "--model", model, "--data", tmp_path,
+                         "--labels", tmp_path / "x.ark", "--out", tmp_path / "maps")
     assert code == 4 and out == "" and len(err.splitlines()) == 1
     assert "an nnet3 model;" in err and "nnet1 models only for now" in err
-    assert not (tmp_path / "s.png").exists() and not (tmp_path / "maps").exists()
+    assert "'build-map --unlabelled'" in err
+    assert not (tmp_path / "maps").exists()
 
 
 def test_load_model_refuses_an_nnet3_dir_in_one_line(synthetic):

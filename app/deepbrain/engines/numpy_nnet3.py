@@ -53,8 +53,9 @@ def stream(utts: Sequence[Utterance], model: Nnet3Model, request: Request,
             ivectors = model.ivector_extractor.extract(feats)
             report(Progress("ivector", n, len(utts), utt.utt_id))
         check_cancel(cancel)
-        layers, output = model.net.propagate_layers(feats, request.layers, request.output,
-                                                    ivectors, period, FRAMES_PER_CHUNK)
+        with np.errstate(over="ignore", invalid="ignore"):  # named below, in one line
+            layers, output = model.net.propagate_layers(feats, request.layers, request.output,
+                                                        ivectors, period, FRAMES_PER_CHUNK)
         found = first_nonfinite([("feats", feats), ("ivector", ivectors),
                                  *((f"layer{k}", m) for k, m in layers.items()),
                                  ("output", output)])

@@ -218,9 +218,11 @@ class Insight(QtCore.QObject):
     def set_regions(self, on: bool | None = None) -> None:
         on = self.regions_action.isChecked() if on is None else on
         if on and not self.tables and self.model is not None:
+            how = ("regions need maps built with phone labels, which are for nnet1 models "
+                   "only, not nnet3 yet" if self.model.kind == "nnet3" else
+                   "build the maps with deepbrain build-map --labels")
             self._report("Regions", DeepbrainError(
-                f"{self.model.path / 'lda'}: no units.csv, so no regions; build the maps "
-                f"with deepbrain build-map"))
+                f"{self.model.path / 'lda'}: no units.csv, so no regions; {how}"))
             on = False
         self.regions_action.setChecked(on)
         self.regions.set_shown(on)
@@ -263,6 +265,8 @@ class Insight(QtCore.QObject):
         out = feed.cache.output_dim
         self.heard = PerFrame(n, np.int16, -1) if out and phones is not None and \
             out == len(phones) else None
+        self.panel.lanes.show_lanes(("said",) if w.model.kind == "nnet3" else
+                                    ("said", "hears"))   # a chain model hears pdfs
         self.hears_hint = ("the model has no phones.txt" if phones is None else
                            "the model's outputs are not the phones of its phones.txt")
         self.score_series, self._score_by = {}, ("", None)
@@ -429,9 +433,8 @@ class Insight(QtCore.QObject):
 
     def _score(self, chunk) -> None:
         m = self.w.model
-        floors = {k: NATURAL_RANGES.get(
-            m.nnet.components[m.nnet.hidden_layer_components[k - 1]].marker, (0.0,))[0]
-            for k in self.score_series}
+        floors = {k: NATURAL_RANGES.get(m.layer_marker(k), (0.0,))[0]
+                  for k in self.score_series}
         name, lane = self._score_by
         a = chunk.start
         if lane is not None:

@@ -95,6 +95,11 @@ class LiveMode(QtCore.QObject):
         if w.recording.recording:
             w.show_error("Live", "a recording is running: stop it first")
             return False
+        if w.model.kind == "nnet3":
+            w.show_error("Live", f"{w.model.path.name}: live mode is not available for nnet3 "
+                         f"models yet (it needs an nnet1 front end); record, then the "
+                         f"recording is shown whole")
+            return False
         w.pause()
         w.cancel_processing()
         model = w.model

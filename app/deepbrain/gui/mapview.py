@@ -409,6 +409,10 @@ class LayerGridView(GLViewMixin, QtGui.QOpenGLWindow):
                                        cell.centre[1] + CELL / 2 + TITLE_BAND)
         rect = QtCore.QRectF(top_left.x(), top_left.y(), scale * CELL,
                              int(math.ceil(scale * TITLE_BAND)))
+        wide = QtGui.QFontMetricsF(font).horizontalAdvance(cell.title)
+        if wide > rect.width() > 0:   # a long node name (nnet3) shrinks to fit its map
+            font.setPixelSize(max(8, int(font.pixelSize() * rect.width() / wide)))
+            painter.setFont(font)
         painter.drawText(rect, QtCore.Qt.AlignHCenter | QtCore.Qt.AlignVCenter, cell.title)
         font.setBold(False)
         font.setPixelSize(12)

@@ -36,6 +36,7 @@ class PhoneLaneView(QtWidgets.QWidget):
                       "hears": "the model's outputs are not the phones of its phones.txt"}
         self.cursor = 0.0
         self.frame = 0
+        self.names: tuple[str, ...] = ("said", "hears")   # the lanes shown, top down
         self._kept: tuple | None = None      # (key, the lanes painted without the cursor)
         self.setFixedHeight(2 * LANE_HEIGHT + 4)
         self.setAutoFillBackground(True)
@@ -49,6 +50,13 @@ class PhoneLaneView(QtWidgets.QWidget):
         if hint:
             self.hints[name] = hint
         self.update()
+
+    def show_lanes(self, names: tuple[str, ...]) -> None:
+        """Which lanes there are: ``("said",)`` for a model that hears no phones (nnet3)."""
+        if tuple(names) != self.names:
+            self.names = tuple(names)
+            self.setFixedHeight(len(self.names) * LANE_HEIGHT + 4)
+            self.update()
 
     def current(self, name: str) -> str | None:
         lane = self.lanes.get(name)
@@ -87,21 +95,21 @@ class PhoneLaneView(QtWidgets.QWidget):
         change), then the current phones over it."""
         x_of = self._x_of()
         key = (self.width(), self.height(), round(x_of(0.0), 2), round(x_of(1.0), 2),
-               id(self.lanes["said"]), id(self.lanes["hears"]), self.frame_shift)
+               id(self.lanes["said"]), id(self.lanes["hears"]), self.frame_shift, self.names)
         if self._kept is None or self._kept[0] != key:
             pixmap = QtGui.QPixmap(self.size() * self.devicePixelRatioF())
             pixmap.setDevicePixelRatio(self.devicePixelRatioF())
             pixmap.fill(QtGui.QColor(BACKGROUND))
             p = QtGui.QPainter(pixmap)
             p.setRenderHint(QtGui.QPainter.TextAntialiasing)
-            for row, name in enumerate(("said", "hears")):
+            for row, name in enumerate(self.names):
                 self._paint_lane(p, name, 2 + row * LANE_HEIGHT, x_of)
             p.end()
             self._kept = (key, pixmap)
         painter = QtGui.QPainter(self)
         painter.setRenderHint(QtGui.QPainter.TextAntialiasing)
         painter.drawPixmap(0, 0, self._kept[1])
-        for row, name in enumerate(("said", "hears")):
+        for row, name in enumerate(self.names):
             self._paint_current(painter, name, 2 + row * LANE_HEIGHT, x_of)
         painter.end()
 

@@ -19,7 +19,7 @@ from ..audio import Audio
 from ..colouring import ColourOptions, FrameColours
 from ..errors import DeepbrainError
 from ..longaudio import OpenedAudio, open_long
-from ..model import Model, load_model
+from ..model import Model, load_any_model
 from ..overview import OverviewData
 from ..pipeline import EngineChoice, select_engine, utterances_from_wavs
 from ..playback import AudioSink, Playhead, default_sink, frame_at, frame_centre
@@ -210,10 +210,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_model(self, directory: str | Path, remember: bool = True) -> bool:
         try:
-            model = load_model(directory)
+            model = load_any_model(directory)
             if not model.maps:
+                how = " --unlabelled" if model.kind == "nnet3" else ""
                 raise DeepbrainError(f"{model.path}: has no maps (lda/K/vertices and "
-                                     f"lda/K/indices), so there is nothing to draw")
+                                     f"lda/K/indices), so there is nothing to draw; make "
+                                     f"them with deepbrain build-map{how}")
         except DeepbrainError as e:
             self.show_error("Cannot open the model", e)
             return False
@@ -249,9 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
             a.toggled.connect(self._layers_changed)
 
     def _title(self, k: int) -> str:
-        m = self.model
-        kind = m.nnet.components[m.nnet.hidden_layer_components[k - 1]].marker.strip("<>")
-        return f"Layer {k} \u00b7 {m.hidden_dims[k - 1]} {kind.lower()}"
+        return self.model.layer_title(k)   # nnet3: the node name, e.g. tdnnf5.relu
 
     def set_shown_layers(self, layers: list[int]) -> None:
         for a in self.layers_menu.actions():
@@ -300,6 +300,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.wav = Path(path)
         p = self.processor
         layers = tuple(sorted(self.model.maps))
+        p.check_whole(self.model, self.wav)
         if p.is_long(self.model, self.wav):
             opened, frames = open_long(self.model, self.wav, layers, p.wants_output(self.model))
             self._show_long(opened, frames)
@@ -483,8 +484,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         m = self.model
         units = {k: d for k, d in self.feed.dims.items() if k in m.maps}
-        markers = {k: m.nnet.components[m.nnet.hidden_layer_components[k - 1]].marker
-                   for k in units}
+        markers = {k: m.layer_marker(k) for k in units}
         self.colours = FrameColours.for_units(m.maps, units, self.feed.num_frames,
                                               self.colour_controls.options(), markers,
                                               self.feed.cache.ranges)

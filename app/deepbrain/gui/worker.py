@@ -13,7 +13,7 @@ from pathlib import Path
 from PyQt5 import QtCore
 
 from ..audio import Audio, load_for_model
-from ..errors import Cancelled
+from ..errors import Cancelled, DeepbrainError
 from ..framecache import WHOLE_BYTES
 from ..longaudio import ENGINE as LONG_ENGINE
 from ..longaudio import is_long, open_long
@@ -25,8 +25,8 @@ from ..pipeline import (EngineChoice, Progress, Request, compute_activations,
 
 def stages_for(model: Model) -> tuple[str, ...]:
     """The stages this model goes through: its front end's (mfcc or fbank, pitch, cmvn,
-    deltas, splice, transform, as it has them), then forward."""
-    return tuple(s.name for s in model.frontend.stages) + ("forward",)
+    deltas, splice, transform, as it has them; nnet3: mfcc, ivector), then forward."""
+    return model.stage_names
 
 
 def compute_one(model: Model, wav: Path, layers: tuple[int, ...], engine: EngineChoice,
@@ -161,6 +161,11 @@ class Processor(QtCore.QObject):
 
     def start(self, model: Model, wav: Path, engine: EngineChoice) -> None:
         self.cancel()
+        try:
+            self.check_whole(model, wav)
+        except DeepbrainError as e:
+            self.failed.emit(e)
+            return
         layers = tuple(sorted(model.maps))
         if self.is_long(model, wav):
             job = OpenJob(model, wav, layers)
@@ -189,6 +194,16 @@ class Processor(QtCore.QObject):
         dims = {k: model.hidden_dims[k - 1] for k in model.maps}
         out = model.nnet.output_dim if self.wants_output(model) else None
         return is_long(model, wav, dims, out, self.whole_bytes)
+
+    def check_whole(self, model: Model, wav: Path) -> None:
+        """An nnet3 model's utterance is computed whole: a long one (computed around the
+        playhead for nnet1 models) is refused in one line instead."""
+        if model.kind == "nnet3" and self.is_long(model, wav):
+            raise DeepbrainError(
+                f"{wav.name}: its activations would take more than "
+                f"{self.whole_bytes >> 20} MB; long recordings are computed around the "
+                f"playhead for nnet1 models only, not for nnet3 models yet: cut it into "
+                f"shorter parts")
 
     def cancel(self) -> None:
         """Cancel the running job (it stops at its next stage) and forget it."""

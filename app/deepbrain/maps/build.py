@@ -245,9 +245,17 @@ class MapWriter:
 
 def _check_model_dir(out: Path, units: Mapping[int, int]) -> None:
     nnet_path = out / "final.nnet"
-    if not nnet_path.is_file():
-        return
-    dims = read_nnet(nnet_path).hidden_dims
+    if nnet_path.is_file():
+        dims = read_nnet(nnet_path).hidden_dims
+    else:
+        from ..nnet3model import nnet3_dir
+
+        if not nnet3_dir(out):
+            return
+        from ..nnet3.modeldir import find_nnet3_model, load_network
+
+        files = find_nnet3_model(out, needs_ivector=False)
+        dims, nnet_path = load_network(files).hidden_dims, files.mdl
     for k, n in sorted(units.items()):
         if k > len(dims):
             raise DeepbrainError(f"{out}: is a model dir whose {nnet_path.name} has hidden "

@@ -14,57 +14,85 @@ gets r = 0 with every other unit and is listed in the summary.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
-from ..errors import DeepbrainError
+from ..errors import DeepbrainError, ModelError
 from ..layermap import LayerMap, write_layer_map
-from .layout import delaunay, scale_axes
+from ..pipeline import (
+    CancelHook,
+    Progress,
+    ProgressHook,
+    Request,
+    Utterance,
+    check_cancel,
+    compute_activations,
+    select_engine,
+)
+from .jobs import run_forked
+from .layout import delaunay, one_thread, scale_axes
 
 VARIANCE_FLOOR = 1e-12
 
 
 @dataclass(eq=False)
 class TimeCourseStats:
-    """Per layer: frame count, sums and sums of products of the units' activations."""
+    """Per layer: frame count, the units' means and their co-moments (sums of products of
+    deviations from the mean), merged by Chan et al.'s pairwise update. Sums of plain
+    products lose the covariance of a unit that sits near a large value (a saturated
+    sigmoid) to cancellation: measured 1e-6 off numpy's corrcoef on a small network."""
 
     units: Mapping[int, int]  # layer -> number of units
     frames: int = 0
-    sums: dict = field(init=False)
-    products: dict = field(init=False)
+    means: dict = field(init=False)
+    comoments: dict = field(init=False)
 
     def __post_init__(self):
-        self.sums = {k: np.zeros(u) for k, u in self.units.items()}
-        self.products = {k: np.zeros((u, u)) for k, u in self.units.items()}
+        self.means = {k: np.zeros(u) for k, u in self.units.items()}
+        self.comoments = {k: np.zeros((u, u)) for k, u in self.units.items()}
 
-    def add(self, layers: Mapping[int, np.ndarray]) -> None:
-        """One utterance: ``layers[k]`` is frames x units (the same frames in every layer)."""
+    def _combine(self, k: int, n: int, mean: np.ndarray, comoment: np.ndarray) -> None:
+        total = self.frames + n
+        delta = mean - self.means[k]
+        self.comoments[k] += comoment + np.outer(delta, delta) * (self.frames * n / total)
+        self.means[k] += delta * (n / total)
+
+    def add(self, layers: Mapping[int, np.ndarray], where: str = "an utterance") -> None:
+        """One utterance: ``layers[k]`` is frames x units (the same frames in every layer).
+        NaN or inf anywhere is a :class:`ModelError` naming ``where`` and the layer: one
+        such frame would make every correlation of its layer NaN."""
         counts = {acts.shape[0] for acts in layers.values()}
         if len(counts) != 1 or set(layers) != set(self.units):
             raise ValueError("every layer of the statistics, with the same frames, is needed")
         for k, acts in layers.items():
             x = acts.astype(np.float64)
-            self.sums[k] += x.sum(axis=0)
-            self.products[k] += x.T @ x
+            if not np.isfinite(x).all():
+                frame = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+                raise ModelError(f"{where}: layer {k} holds NaN or inf at frame {frame}; "
+                                 f"the model's numbers overflow, so no map can be made "
+                                 f"from them (check the model with deepbrain activations)")
+            mean = x.mean(axis=0)
+            centred = x - mean
+            self._combine(k, x.shape[0], mean, centred.T @ centred)
         self.frames += counts.pop()
 
     def merge(self, other: "TimeCourseStats") -> None:
         if dict(other.units) != dict(self.units):
             raise ValueError("merging statistics of different layers")
-        for k in self.sums:
-            self.sums[k] += other.sums[k]
-            self.products[k] += other.products[k]
-        self.frames += other.frames
+        if other.frames:
+            for k in self.means:
+                self._combine(k, other.frames, other.means[k], other.comoments[k])
+            self.frames += other.frames
 
     def correlation(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """Units x units Pearson correlation, and which units are constant (r = 0 to all)."""
         if self.frames < 2:
             raise DeepbrainError(f"{self.frames} frame(s) are too few to correlate units")
-        mean = self.sums[layer] / self.frames
-        cov = self.products[layer] / self.frames - np.outer(mean, mean)
+        mean = self.means[layer]
+        cov = self.comoments[layer] / self.frames
         var = np.diag(cov).copy()
         dead = var <= VARIANCE_FLOOR * max(1.0, float(np.abs(mean).max(initial=0.0)) ** 2)
         std = np.sqrt(np.where(dead, 1.0, var))
@@ -87,7 +115,9 @@ def correlation_points(r: np.ndarray, seed: int, perplexity: float = 30.0) -> np
         raise DeepbrainError(f"{n} units are too few for t-SNE with perplexity {perplexity:g} "
                              f"(it needs more than {3 * perplexity:g}); pass --perplexity "
                              f"{max(1, (n - 1) // 3)} or less")
-    distance = np.clip(1.0 - r, 0.0, 2.0)
+    # Rounded to 1e-6: the jobs' sums are added in another order for another --nj, which
+    # moves r by ~1e-15, and t-SNE would turn that into another map.
+    distance = np.clip(np.round(1.0 - r, 6), 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="random", metric="precomputed",
                 learning_rate="auto", random_state=seed, method="barnes_hut", n_jobs=1)
@@ -126,8 +156,97 @@ def unlabelled_layer_map(stats: TimeCourseStats, layer: int, seed: int = 0,
 
 
 def write_unlabelled_layer(out: Path, lmap: LayerMap, summary: dict) -> None:
-    """``vertices``, ``indices`` (the seed's form), ``units.csv`` and ``summary.json``."""
+    """``vertices``, ``indices`` (the seed's form) and ``summary.json``. No ``units.csv`` nor
+    ``regions.json``: with no phones there is no preferred phone, and the window reads a
+    units.csv as build-map's labelled one (its regions say so when there is none)."""
     write_layer_map(lmap, out)
-    rows = ["unit,x,y"] + [f"{u + 1},{x:.6f},{y:.6f}" for u, (x, y) in enumerate(lmap.vertices)]
-    (out / "units.csv").write_text("\n".join(rows) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+# -- build-map --unlabelled: a corpus without labels -> a map per hidden layer ----------------
+
+def accumulate_time_courses(utts: Sequence[Utterance], model, layers: tuple[int, ...],
+                            engine: str = "auto", nj: int = 1,
+                            progress: ProgressHook | None = None,
+                            cancel: CancelHook | None = None, cmd: str | None = None
+                            ) -> TimeCourseStats:
+    """The time-course statistics of ``layers`` over ``utts`` (nnet1 or nnet3 ``model``),
+    accumulated per job and merged, as the labelled build-map's (see build.accumulate)."""
+    choice = select_engine(engine)
+    units = {k: model.hidden_dims[k - 1] for k in layers}
+    jobs = [list(utts[i::nj]) for i in range(nj)] if choice.name == "numpy" else [list(utts)]
+    jobs = [j for j in jobs if j]
+    request = Request(layers, nj=nj if choice.name == "kaldi" else 1, cmd=cmd)
+
+    def one(part, report, stop) -> TimeCourseStats:
+        stats = TimeCourseStats(units)
+        for act in compute_activations(part, model, request, choice.name, progress=report,
+                                       cancel=stop):
+            stats.add(act.layers, f"utterance {act.utt_id}")
+        return stats
+
+    if len(jobs) == 1:
+        return one(jobs[0], progress, cancel)
+
+    def job(i: int, report: ProgressHook, stop: CancelHook) -> TimeCourseStats:
+        with one_thread():
+            return one(jobs[i], report, stop)
+
+    parts = run_forked(len(jobs), job, len(utts), progress, cancel)
+    for part in parts[1:]:
+        parts[0].merge(part)
+    return parts[0]
+
+
+def build_unlabelled_maps(model, utts: Sequence[Utterance], out: Path,
+                          layers: Sequence[int], opts, engine: str = "auto", nj: int = 1,
+                          force: bool = False, progress: ProgressHook | None = None,
+                          cancel: CancelHook | None = None, cmd: str | None = None
+                          ) -> dict[int, dict]:
+    """Maps of ``layers`` from a corpus without labels, written under ``out/lda`` by the
+    labelled build-map's :class:`~.build.MapWriter` (all or nothing, signals held while
+    moving); ``opts`` is its MapOptions (seed, perplexity, neighbours)."""
+    from .build import MapWriter
+
+    layers = tuple(layers)
+    writer = MapWriter(out, layers, force, {k: model.hidden_dims[k - 1] for k in layers})
+    stats = accumulate_time_courses(utts, model, layers, engine, nj, progress, cancel, cmd)
+    if stats.frames < 2:
+        raise DeepbrainError(f"{stats.frames} frame(s) in {len(utts)} utterance(s) are too "
+                             f"few to correlate units; give a corpus of speech")
+    summaries: dict[int, dict] = {}
+    with writer:
+        dirs = {k: writer.layer_dir(k) for k in layers}
+        for i, (k, (lmap, summary)) in enumerate(
+                _layer_maps(stats, list(dirs), opts, nj, cancel)):
+            write_unlabelled_layer(dirs[k], lmap, summary)
+            summaries[k] = summary
+            if progress:
+                progress(Progress("map", i + 1, len(layers)))
+        writer.finish()
+    return summaries
+
+
+def _layer_maps(stats: TimeCourseStats, layers: list[int], opts, nj: int,
+                cancel: CancelHook | None):
+    """(layer, (map, summary)) in the order of ``layers``; t-SNEs in ``nj`` forked
+    processes of one thread each (the same points for any nj)."""
+    def one(k):
+        return unlabelled_layer_map(stats, k, opts.seed, opts.perplexity, opts.neighbours)
+
+    workers = min(nj, len(layers))
+    if workers <= 1:
+        for k in layers:
+            check_cancel(cancel)
+            yield k, one(k)
+        return
+
+    def job(i: int, report: ProgressHook, stop: CancelHook) -> dict:
+        with one_thread():
+            return {k: one(k) for k in layers[i::workers]}
+
+    maps: dict = {}
+    for part in run_forked(workers, job, len(layers), None, cancel):
+        maps.update(part)
+    for k in layers:
+        yield k, maps.pop(k)
