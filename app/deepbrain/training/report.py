@@ -400,7 +400,6 @@ def _files(r: RecipeResult) -> list[str]:
                    "phones.txt", "cmvn_opts", "splice_opts", "conf/mfcc.conf")
     rows = [f"- `{f}`: {r.sizes[f]} bytes" for f in model_files if f in r.sizes]
     minutes = sum(r.seconds.values()) / 60
-    steps = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     if r.corpus.kind == "voices":
         by_hand = [
             "OPENBLAS_NUM_THREADS=1 python scripts/make_demo_model.py --out models/demo "
