@@ -7,6 +7,7 @@ code (see :mod:`deepbrain.errors`); ``--traceback`` shows the full trace instead
 from __future__ import annotations
 
 import argparse
+import re
 import logging
 import sys
 import time
@@ -22,21 +23,30 @@ from .interrupts import exit_code as interrupt_exit_code, signals_as_interrupts
 MAX_LAYERS = 10000  # far more hidden layers than any nnet1 model has
 
 
-def _layer_list(text: str) -> tuple[int, ...]:
-    """``1,3`` or ``2-5`` or a mix; ``all`` gives an empty tuple (meaning every layer).
+_NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _layer_list(text: str) -> tuple[int | str, ...]:
+    """``1,3`` or ``2-5`` or a mix; nnet3 node names too (``tdnn1.relu,tdnnf5.relu``);
+    ``all`` gives an empty tuple (meaning every layer).
 
     Ranges are counted before they are expanded, so ``1-999999999`` is refused at once
-    instead of building a billion numbers; the model is checked later (check_layers)."""
+    instead of building a billion numbers; the model is checked later (check_layers, which
+    also turns node names into layer numbers)."""
     if text == "all":
         return ()
     ranges: list[tuple[int, int]] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
+    names: list[str] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit() and (not hi or hi.isdigit()):
             ranges.append((int(lo), int(hi or lo)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected layer numbers like 1,3 or 2-5, got {text!r}") from None
+        elif _NODE_NAME.fullmatch(part) and not part[0].isdigit():
+            names.append(part)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"expected layer numbers like 1,3 or 2-5 (or an nnet3 model's node names, as "
+                f"'deepbrain info MODEL' lists them), got {text!r}")
     for lo, hi in ranges:
         if lo < 1:
             raise argparse.ArgumentTypeError(f"layer numbers start at 1, got {text!r}")
@@ -47,7 +57,8 @@ def _layer_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} lists more than {MAX_LAYERS} layers, more "
                                          f"than any network has; 'deepbrain info MODEL' shows "
                                          f"its layers")
-    return tuple(sorted({k for lo, hi in ranges for k in range(lo, hi + 1)}))
+    numbers = sorted({k for lo, hi in ranges for k in range(lo, hi + 1)})
+    return tuple(numbers) + tuple(dict.fromkeys(names))
 
 
 CMD_HELP = ("Kaldi engine: how its --nj jobs run, as in Kaldi's cmd.sh, e.g. 'slurm.pl --mem "
@@ -86,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "ships with deepbrain; see deepbrain models)")
     a.add_argument("--engine", default="auto", choices=("auto", "numpy", "kaldi"))
     a.add_argument("--layers", type=_layer_list, default=(), metavar="1,3",
-                   help="hidden layers to write (default: all)")
+                   help="hidden layers to write: numbers (1,3 or 2-5) or an nnet3 model's "
+                   "node names (default: all)")
     a.add_argument("--out", required=True, help="output directory")
     a.add_argument("--output", action="store_true",
                    help="also write the network output (posteriors) as output.ark")

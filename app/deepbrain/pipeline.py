@@ -152,13 +152,26 @@ def stream_activations(utts: Sequence[Utterance], model: Model, request: Request
             for c in chunks_of(act))
 
 
-def check_layers(layers: Sequence[int], model: "Model | Nnet3Model") -> tuple[int, ...]:
-    """``layers`` (1-based) checked against the model; none means all of its hidden layers."""
+def check_layers(layers: Sequence[int | str], model: "Model | Nnet3Model") -> tuple[int, ...]:
+    """``layers`` (1-based numbers, or an nnet3 model's node names) checked against the model
+    and given as sorted numbers; none means all of its hidden layers."""
     hidden = model.num_hidden
     if not layers:
         return tuple(range(1, hidden + 1))
-    wrong = [k for k in layers if not 1 <= k <= hidden]
+    names = tuple(getattr(model, "layer_names", ()) or ())
+    numbers = set()
+    for k in layers:
+        if isinstance(k, str):
+            if k not in names:
+                known = (f"its hidden layers are {', '.join(names)}" if names else
+                         "its layers have no names: choose numbers")
+                raise DeepbrainError(f"--layers: {model.network_file} has no hidden layer named "
+                                     f"{k!r}; {known}")
+            numbers.add(names.index(k) + 1)
+        else:
+            numbers.add(k)
+    wrong = [k for k in sorted(numbers) if not 1 <= k <= hidden]
     if wrong:
         raise DeepbrainError(f"layer {wrong[0]} asked for, but {model.network_file} has "
                              f"hidden layers 1..{hidden}; choose --layers in that range")
-    return tuple(layers)
+    return tuple(sorted(numbers))

@@ -59,12 +59,16 @@ def test_a_huge_layer_range_is_refused_at_once_in_little_memory(command, tiny_mo
         f"layers, more than any network has; 'deepbrain info MODEL' shows its layers")
 
 
+EXPECTED_LAYERS = ("expected layer numbers like 1,3 or 2-5 (or an nnet3 model's node names, as "
+                   "'deepbrain info MODEL' lists them)")
+
+
 @pytest.mark.parametrize("layers,message", [
     ("5-2", "the range 5-2 in '5-2' runs backwards; write 2-5"),
     ("0", "layer numbers start at 1, got '0'"),
     ("1,0-3", "layer numbers start at 1, got '1,0-3'"),
-    ("1-x", "expected layer numbers like 1,3 or 2-5, got '1-x'"),
-    ("", "expected layer numbers like 1,3 or 2-5, got ''"),
+    ("1-x", f"{EXPECTED_LAYERS}, got '1-x'"),
+    ("", f"{EXPECTED_LAYERS}, got ''"),
     ("1-5000,6000-12000", "'1-5000,6000-12000' lists more than 10000 layers, more than any "
                           "network has; 'deepbrain info MODEL' shows its layers"),
 ])

@@ -109,6 +109,37 @@ def test_some_layers_from_an_scp(capsys, synthetic, tmp_path):
         {"2": LAYERS[1], "5": LAYERS[4]}
 
 
+def test_layers_by_node_name(capsys, synthetic, tmp_path):
+    """--layers takes an nnet3 model's node names (as info lists them), mixed with numbers."""
+    model, wav, ark, _ = synthetic
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "activations", wav, "--model", model, "--out", out, "--engine",
+                       "numpy", "--ivectors", ark, "--layers", f"{LAYERS[4]},1,{LAYERS[1]}",
+                       "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in out.glob("*.scp")) == ["layer1.scp", "layer2.scp",
+                                                         "layer5.scp"]
+    assert json.loads((out / "summary.json").read_text())["layer_names"] == \
+        {"1": LAYERS[0], "2": LAYERS[1], "5": LAYERS[4]}
+
+
+def test_an_unknown_node_name_lists_the_layers(capsys, synthetic, tmp_path):
+    model, wav, ark, _ = synthetic
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "activations", wav, "--model", model, "--out", out, "--engine",
+                       "numpy", "--ivectors", ark, "--layers", "tdnn9.relu", "-q")
+    assert code == 1 and not out.exists() and err.count("\n") == 1
+    assert "no hidden layer named 'tdnn9.relu'" in err and ", ".join(LAYERS) in err
+
+
+def test_node_names_on_an_nnet1_model_say_to_use_numbers(capsys, tiny_model, tmp_path):
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(wav_bytes(speechlike(0.5)))
+    code, _, err = run(capsys, "activations", wav, "--model", tiny_model, "--out",
+                       tmp_path / "o", "--engine", "numpy", "--layers", "relu1", "-q")
+    assert code == 1 and "its layers have no names: choose numbers" in err
+
+
 def test_without_ivectors_the_missing_extractor_is_named(capsys, synthetic, tmp_path):
     model, wav, *_ = synthetic
     code, out, err = run(capsys, "activations", wav, "--model", model, "--out", tmp_path / "o")

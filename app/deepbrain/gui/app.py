@@ -154,7 +154,7 @@ def apply_views(window, args, pins) -> None:
 def show_layers(window, layers) -> None:
     from ..pipeline import check_layers
 
-    check_layers(layers, window.model)
+    layers = check_layers(layers, window.model)
     missing = [k for k in layers if k not in window.model.maps]
     if missing:
         raise DeepbrainError(f"--layers: no map for layer(s) {', '.join(map(str, missing))}; "
