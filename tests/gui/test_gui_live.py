@@ -200,8 +200,10 @@ def test_a_network_too_slow_for_real_time_skips_frames_not_the_voice(qtbot, make
     check = LiveComputer(w.model, tuple(sorted(w.model.maps)))
     check.accept(speech.astype(np.float32))
     check.finish()
+    # computed in other pieces: float32 rounding (the online CMVN's running sums differ at
+    # 1e-5, test_live.py), seen up to 4e-6 on a sigmoid unit in [0, 1]
     np.testing.assert_allclose(w.feed.rows(gap)[1], check.compute(gap, gap + 1).layers[1][0],
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_opening_a_wav_while_live_keeps_the_live_recording(qtbot, make_window, tmp_path):
