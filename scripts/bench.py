@@ -278,7 +278,8 @@ def bench_map_part(work: Path) -> list[str]:
     stats, names = synthetic_stats(HIDDEN, UNITS)
     layers = tuple(stats.units)
     wall, cpu, _ = measured(lambda: maps_from_stats(
-        stats, names, MapWriter(work / "seedshape", layers, False), layers, MapOptions(), nj=2))
+        stats, names, MapWriter(work / "seedshape", layers, False, stats.units), layers,
+        MapOptions(), nj=2))
     return [f"| build-map's map part for the seed's shape ({HIDDEN} x {UNITS} units, 38 phones "
             f"x 100 frames, synthetic), --nj 2 | {wall:.1f} s (CPU {cpu:.1f} s) |"]
 
