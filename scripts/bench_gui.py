@@ -43,7 +43,8 @@ from deepbrain.colouring import FrameColours  # noqa: E402
 from deepbrain.layermap import read_layer_map  # noqa: E402
 from deepbrain.model import Model  # noqa: E402
 from deepbrain.nnet1 import AffineTransform, Nnet, Sigmoid, Softmax  # noqa: E402
-from deepbrain.options import CmvnOptions, MfccOptions  # noqa: E402
+from deepbrain.frontend import FrontEnd, Stage  # noqa: E402
+from deepbrain.options import MfccOptions  # noqa: E402
 from deepbrain.maps.units import UnitTable  # noqa: E402
 from deepbrain.phonelanes import PhoneLane  # noqa: E402
 from deepbrain.pipeline import Activations, freeze_layers  # noqa: E402
@@ -122,8 +123,10 @@ def seed_like_model(maps) -> Model:
                                   bias=np.zeros(b, np.float32)), Sigmoid(b, b)]
     comps += [AffineTransform(UNITS, 10, linearity=np.zeros((10, UNITS), np.float32),
                               bias=np.zeros(10, np.float32)), Softmax(10, 10)]
-    return Model(Path("seed-maps"), Nnet(tuple(comps)), None, None, None, MfccOptions(),
-                 CmvnOptions(), None, maps, tuple(range(1, LAYERS + 1)), None)
+    mfcc = MfccOptions()
+    frontend = FrontEnd((Stage("mfcc", mfcc.binary, mfcc, "feats", mfcc.dim),))
+    return Model(Path("seed-maps"), Nnet(tuple(comps)), None, frontend, None, maps,
+                 tuple(range(1, LAYERS + 1)), None)
 
 
 def bench_colours(maps, acts) -> dict:
