@@ -19,7 +19,6 @@ thread count (``TrainConfig.threads``), every random draw from the seed.
 from __future__ import annotations
 
 import copy
-import time
 from typing import Callable
 
 import numpy as np
@@ -27,7 +26,7 @@ import numpy as np
 from ..pipeline import CancelHook, Progress, ProgressHook, check_cancel
 from .errors import TrainingError
 from .network import Mlp
-from .trainer import EpochReport, SplicedInput, TrainConfig, initial_network
+from .trainer import EpochReport, SplicedInput, TrainConfig, initial_network, newbob
 
 INSTALL = "pip install -e '.[train]' (PyTorch 2.13 for the CPU)"
 
@@ -129,36 +128,20 @@ def train(train_data: SplicedInput, valid_data: SplicedInput, num_classes: int,
     net = _network(initial_network(tr.dim, num_classes, config), config.dropout)
     opt = torch.optim.Adam(net.parameters(), lr=config.learn_rate,
                            weight_decay=config.l2)
-    loss, acc = _evaluate(net, va)
-    reports = [EpochReport(0, 0.0, float("nan"), float("nan"), loss, acc, 0.0, True)]
-    if report:
-        report(reports[-1])
-    best, rate, halving = loss, config.learn_rate, False
-    for epoch in range(1, config.epochs + 1):
-        started = time.monotonic()
-        saved = copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
+
+    def run_epoch(epoch: int, rate: float) -> tuple[float, float]:
         for group in opt.param_groups:
             group["lr"] = rate
-        tr_loss, tr_acc = _epoch(net, opt, tr, epoch, config, progress, cancel)
-        loss, acc = _evaluate(net, va)
-        accepted = loss < best
-        gain = (best - loss) / best if accepted else 0.0
-        if accepted:
-            best = loss
-        else:
-            net.load_state_dict(saved[0])
-            opt.load_state_dict(saved[1])
-        reports.append(EpochReport(epoch, rate, tr_loss, tr_acc, loss, acc,
-                                   time.monotonic() - started, accepted))
-        if report:
-            report(reports[-1])
-        if halving and gain < config.halving_end:
-            break
-        if gain < config.halving_start:
-            halving = True
-        if halving:
-            rate /= 2
-    return _to_mlp(net), tuple(reports)
+        return _epoch(net, opt, tr, epoch, config, progress, cancel)
+
+    def restore(saved) -> None:
+        net.load_state_dict(saved[0])
+        opt.load_state_dict(saved[1])
+
+    reports = newbob(config, run_epoch, lambda: _evaluate(net, va),
+                     lambda: (copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())),
+                     restore, report)
+    return _to_mlp(net), reports
 
 
 def _epoch(net, opt, data: _Data, epoch: int, config: TrainConfig,

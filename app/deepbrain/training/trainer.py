@@ -124,23 +124,39 @@ def train(train_data: SplicedInput, valid_data: SplicedInput, num_classes: int,
     """Train from :func:`initial_network`; the network and every epoch's figures."""
     mlp = initial_network(train_data.dim, num_classes, config)
     opt = Adam(mlp.params())
-    loss, acc = evaluate(mlp, valid_data)
+    reports = newbob(
+        config, lambda epoch, rate: _epoch(mlp, opt, train_data, rate, epoch, config, progress,
+                                           cancel),
+        lambda: evaluate(mlp, valid_data), lambda: (mlp.copy(), opt.state()),
+        lambda saved: (mlp.load(saved[0]), opt.restore(saved[1])), report)
+    return mlp, reports
+
+
+def newbob(config: TrainConfig, run_epoch: Callable[[int, float], tuple[float, float]],
+           validate: Callable[[], tuple[float, float]], save: Callable[[], object],
+           restore: Callable[[object], object],
+           report: Callable[[EpochReport], None] | None) -> tuple[EpochReport, ...]:
+    """Kaldi nnet1's newbob schedule on the validation loss, whatever trains the network: an
+    epoch that makes it worse is undone (``restore`` of what ``save`` gave before it); once
+    an epoch gains less than ``halving_start`` the learning rate halves every epoch; stop when
+    a halved epoch gains less than ``halving_end``. ``run_epoch(epoch, rate)`` and
+    ``validate()`` give (loss, accuracy)."""
+    loss, acc = validate()
     reports = [EpochReport(0, 0.0, float("nan"), float("nan"), loss, acc, 0.0, True)]
     if report:
         report(reports[-1])
     best, rate, halving = loss, config.learn_rate, False
     for epoch in range(1, config.epochs + 1):
         started = time.monotonic()
-        saved = mlp.copy(), opt.state()
-        tr_loss, tr_acc = _epoch(mlp, opt, train_data, rate, epoch, config, progress, cancel)
-        loss, acc = evaluate(mlp, valid_data)
+        saved = save()
+        tr_loss, tr_acc = run_epoch(epoch, rate)
+        loss, acc = validate()
         accepted = loss < best
         gain = (best - loss) / best if accepted else 0.0
         if accepted:
             best = loss
         else:
-            mlp.load(saved[0])
-            opt.restore(saved[1])
+            restore(saved)
         reports.append(EpochReport(epoch, rate, tr_loss, tr_acc, loss, acc,
                                    time.monotonic() - started, accepted))
         if report:
@@ -151,7 +167,7 @@ def train(train_data: SplicedInput, valid_data: SplicedInput, num_classes: int,
             halving = True
         if halving:
             rate /= 2
-    return mlp, tuple(reports)
+    return tuple(reports)
 
 
 def _epoch(mlp: Mlp, opt: Adam, data: SplicedInput, rate: float, epoch: int,
