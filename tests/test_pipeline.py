@@ -110,3 +110,17 @@ def test_auto_picks_numpy_without_kaldi_and_says_why(monkeypatch, tmp_path):
     assert choice.name == "numpy" and "no Kaldi found" in choice.reason
     with pytest.raises(KaldiError, match="Kaldi not found: set KALDI_ROOT"):
         select_engine("kaldi")
+
+
+def test_no_layers_asked_for_means_every_layer(tmp_path):
+    """Request(()) from a script: every hidden layer, as the CLI's default (it once ended
+    the utterance's chunks early)."""
+    from deepbrain.model import load_model
+    from deepbrain.pipeline import Request, compute_activations, utterances_from_wavs
+
+    from support import ROOT
+    model = load_model(ROOT / "models" / "demo")
+    wav = ROOT / "models" / "demo" / "examples" / "espeak-m4-003480.wav"
+    act = next(compute_activations(utterances_from_wavs([wav]), model, Request(()), "numpy"))
+    assert sorted(act.layers) == list(range(1, model.num_hidden + 1))
+    assert all(m.shape[0] == act.num_frames for m in act.layers.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -134,7 +134,7 @@ def compute_activations(utts: Sequence[Utterance], model: Model, request: Reques
                         cancel: CancelHook | None = None) -> Iterator[Activations]:
     """Activations for each utterance, in order, computed by the chosen engine."""
     choice = select_engine(engine) if isinstance(engine, str) else engine
-    check_layers(request.layers, model)
+    request = replace(request, layers=check_layers(request.layers, model))  # () means all
     return choice.run(utts, model, request, progress=progress, cancel=cancel)
 
 
@@ -145,7 +145,7 @@ def stream_activations(utts: Sequence[Utterance], model: Model, request: Request
     """The same, as chunks of frames in order (what ``deepbrain activations`` writes), so
     memory stays flat however long the audio."""
     choice = select_engine(engine) if isinstance(engine, str) else engine
-    check_layers(request.layers, model)
+    request = replace(request, layers=check_layers(request.layers, model))  # () means all
     if choice.stream is not None:
         return choice.stream(utts, model, request, progress=progress, cancel=cancel)
     return (c for act in choice.run(utts, model, request, progress=progress, cancel=cancel)
