@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import DeepbrainError, FormatError, ModelError
-from .maps.labels import SILENCE, fold
+from .maps.labels import SILENCE, fold, read_symbol_table
 from .model import Model
 from .pipeline import CancelHook, ProgressHook, Request, Utterance, compute_activations
 
@@ -118,23 +118,7 @@ def model_phones(model: Model) -> tuple[str, ...]:
 
 def read_phone_table(path: str | os.PathLike) -> dict[int, str]:
     """A ``phones.txt`` (``symbol id`` per line) as id -> folded symbol."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read the phone table ({e}); expected 'symbol id' "
-                          f"lines") from None
-    table = {}
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise FormatError(f"{path}: line {n} is not 'symbol id'")
-        table[int(parts[1])] = fold(parts[0])
-    if not table:
-        raise FormatError(f"{path}: no phones")
-    return table
+    return {i: fold(sym) for i, sym in read_symbol_table(path).items()}
 
 
 def names_from_ids(labels: Mapping[str, np.ndarray], table: Mapping[int, str], source: str

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DeepbrainError, FormatError
-from .maps.labels import LENGTH_TOLERANCE, fold
+from .maps.labels import LENGTH_TOLERANCE, fold, read_symbol_table
 from .segments import PhoneSegment, read_ctm, segments_from_frames
 
 MAX_TEXT = 2000   # characters of a transcript
@@ -107,21 +107,8 @@ def _segments_from_ids(path: Path, utt_id: str, model_phones: Path | None
 def read_symbols(path: Path) -> tuple[str, ...]:
     """A Kaldi symbol table as names by id (word-position suffixes folded); an id the table
     lacks is named ``#id``."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read the phone table ({e})") from None
-    table: dict[int, str] = {}
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) > 100000:
-            raise FormatError(f"{path}: line {n} is not 'symbol id'")
-        table[int(parts[1])] = fold(parts[0])
-    if not table:
-        raise FormatError(f"{path}: no phones")
-    return tuple(table.get(i, f"#{i}") for i in range(max(table) + 1))
+    table = read_symbol_table(path)
+    return tuple(fold(table[i]) if i in table else f"#{i}" for i in range(max(table) + 1))
 
 
 def _missing(path: Path, utt_id: str, have: Sequence[str]) -> str:

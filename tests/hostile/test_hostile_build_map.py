@@ -291,3 +291,16 @@ def test_parallel_jobs_report_progress(corpus, tmp_path):
     assert stats.counts.sum() > 0
     forward = [p.done for p in seen if p.stage == "forward"]
     assert forward == sorted(forward) and forward[-1] == 16 and seen[-1].total == 16
+
+
+@pytest.mark.parametrize("line", ["aa 99999999999999", "aa 100001", "aa -1", "aa 1 2"])
+def test_a_phone_table_id_that_would_size_an_array_is_refused(corpus, tmp_path, capsys, line):
+    """phones.txt ids index arrays as large as the largest id: a huge one is one line, not
+    a MemoryError (the same reader serves build-map, evaluate and the phone lanes)."""
+    phones = tmp_path / "phones.txt"
+    phones.write_text(PHONES + line + "\n")
+    argv = corpus_args(corpus, tmp_path / "out")
+    argv[argv.index(corpus / "phones.txt")] = phones
+    code, _, err = run(capsys, *argv)
+    assert code != 0 and err.count("\n") == 1 and "is not 'symbol id'" in err, err
+    assert not (tmp_path / "out").exists()

@@ -48,22 +48,34 @@ def fold(symbol: str) -> str:
     return re.sub(r"_[BEIS]$", "", symbol)
 
 
-def read_phone_set(path: str | os.PathLike, keep_silence: bool = False) -> PhoneSet:
+MAX_PHONE_ID = 100000  # far more than any phone set: ids index arrays as large
+
+
+def read_symbol_table(path: str | os.PathLike) -> dict[int, str]:
+    """A Kaldi symbol table (``phones.txt``: ``symbol id`` a line) as id -> symbol as
+    written; ids beyond :data:`MAX_PHONE_ID` are refused (they would size arrays)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read the phone table ({e})") from None
+        raise FormatError(f"{path}: cannot read the phone table ({e}); expected 'symbol id' "
+                          f"lines") from None
     table: dict[int, str] = {}
     for n, line in enumerate(lines, 1):
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) > MAX_PHONE_ID:
             raise FormatError(f"{path}: line {n} is not 'symbol id'")
         table[int(parts[1])] = parts[0]
     if not table:
         raise FormatError(f"{path}: no phones")
+    return table
+
+
+def read_phone_set(path: str | os.PathLike, keep_silence: bool = False) -> PhoneSet:
+    path = Path(path)
+    table = read_symbol_table(path)
     class_of_id = np.full(max(table) + 1, -2, np.int64)  # -2: id not in the table
     names: list[str] = []
     excluded: list[str] = []
