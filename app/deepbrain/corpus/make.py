@@ -217,9 +217,7 @@ def make_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
                                 time.monotonic() - started, _phone_frames(results),
                                 sentences.source, eng.version)
         _write_info(tmp, summary, seed, held_out_voices)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        install_corpus(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary
@@ -260,3 +258,10 @@ def _write_info(tmp: Path, summary: CorpusSummary, seed: int, held_out: Sequence
             "sample_rate": SAMPLE_RATE, "frame_shift_ms": 10, "frame_length_ms": 25,
             "phone_frames": summary.phone_frames}
     (tmp / "corpus.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+def install_corpus(tmp: Path, out_dir: Path) -> None:
+    """The finished corpus in ``tmp`` (beside ``out_dir``) put in place of any old one."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)

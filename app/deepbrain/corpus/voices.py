@@ -39,7 +39,7 @@ from ..pipeline import CancelHook, Progress, ProgressHook, check_cancel
 from . import augment, espeak, festival, flite, labels
 from .errors import CorpusError
 from .make import (HELD_OUT_VOICES, LEAD_MS, TEST_EVERY, CorpusSummary, UttResult,
-                   _prepare_out_dir, write_phones_ark)
+                   _prepare_out_dir, install_corpus, write_phones_ark)
 from .phones import PHONES
 from .text import corpus_sentences
 from .timeline import Timeline, from_sample_ids
@@ -282,9 +282,7 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
                                 {p: int(n) for p, n in zip(PHONES, phone_frames)},
                                 sentences.source, eng.version)
         _write_info(tmp, summary, seed, specs, results, voices_f)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        install_corpus(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary
