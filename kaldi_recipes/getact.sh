@@ -83,6 +83,7 @@ Options:
 _recipes=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_recipes/cmd.sh"
 . "$_recipes/local/parse_options.sh" || exit 1
+. "$_recipes/local/cluster.sh"
 
 if ! { [ $# -eq 3 ] || { $print_frontend && [ $# -eq 1 ]; }; }; then
   echo "$help_message" >&2
@@ -328,13 +329,7 @@ model=$(abs "$model")
 mkdir -p "$dir"
 dir=$(abs "$dir")
 [ -z "$nnet_pieces" ] || nnet_pieces=$(abs "$nnet_pieces")
-logdir=log  # relative for run.pl: the out dir's own path never reaches its command lines
-case "${cmd%% *}" in
-  run.pl|*/run.pl) ;;
-  *) [[ "$dir" =~ ^[A-Za-z0-9_./:=,+-]+$ ]] || \
-       die "$dir: $cmd writes this path into its job scripts, where a shell would read it; use an output dir whose path has only letters, digits and _./:=,+-"
-     logdir=$dir/log ;;  # checked plain: its messages and q/ dir then name the full path
-esac
+logdir=$(cluster_logdir "$dir") || exit 1
 # The data dir is copied (it is small): relative wav paths are made absolute against the
 # directory this script was started in, and split_data.sh writes into the copy, not the
 # user's data dir.
@@ -347,15 +342,7 @@ cp -- "$data/utt2spk" "$data/spk2utt" "$dir/in/data/"
 cd "$dir"
 rm -f .done
 trap 'echo "$0: stopped: a step failed; the logs are in $dir/log (the failed job is named above)" >&2' ERR
-# queue.pl and slurm.pl start each job with `cd <out-dir>; . ./path.sh` and read their
-# options from conf/<name>.conf there: the user's (in the dir this script was started in),
-# else the recipes' own.
-printf 'export KALDI_ROOT=%q\n. %q\n' "$KALDI_ROOT" "$_recipes/path.sh" > path.sh
-for c in queue slurm; do
-  for src in "$here/conf/$c.conf" "$_recipes/conf/$c.conf"; do
-    if [ -f "$src" ]; then cp -- "$src" "conf/$c.conf"; break; fi
-  done
-done
+write_cluster_files "$here" "$_recipes"
 ln -sfn "$model" in/model
 # The configs Kaldi reads: the words checked above, one a line (nothing else of the file).
 printf '%s\n' "${feat_opts[@]}" > "conf/$feat_type.conf"

@@ -61,6 +61,7 @@ recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$recipe_dir/path.sh" || exit 1
 . "$recipe_dir/cmd.sh"
 . "$recipe_dir/local/parse_options.sh" || exit 1
+. "$recipe_dir/local/cluster.sh"
 
 if [ $# -ne 3 ]; then
   echo "$help_message" >&2
@@ -129,25 +130,11 @@ ivec_abs=
 here=$(pwd)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-logdir=log  # relative for run.pl: the out dir's own path never reaches its command lines
-case "${cmd%% *}" in
-  run.pl|*/run.pl) ;;
-  *) [[ "$dir" =~ ^[A-Za-z0-9_./:=,+-]+$ ]] || {
-       echo "$0: $dir: $cmd writes this path into its job scripts, where a shell would read it; use an output dir whose path has only letters, digits and _./:=,+-" >&2; exit 1; }
-     logdir=$dir/log ;;  # checked plain: its messages and q/ dir then name the full path
-esac
+logdir=$(cluster_logdir "$dir") || exit 1
 cd "$dir"
 rm -f .done
 mkdir -p log conf data nnet ivector_extractor
-# queue.pl and slurm.pl start each job with `cd <out-dir>; . ./path.sh` and read their
-# options from conf/<name>.conf there: the user's (in the dir this script was started in),
-# else the recipes' own.
-printf 'export KALDI_ROOT=%q\n. %q\n' "$KALDI_ROOT" "$recipe_dir/path.sh" > path.sh
-for c in queue slurm; do
-  for src in "$here/conf/$c.conf" "$recipe_dir/conf/$c.conf"; do
-    if [ -f "$src" ]; then cp -- "$src" "conf/$c.conf"; break; fi
-  done
-done
+write_cluster_files "$here" "$recipe_dir"
 ln -sfn "$model_abs" model
 ln -sfn "$KALDI_ROOT/egs/wsj/s5/utils" utils
 for f in wav.scp utt2spk spk2utt; do

@@ -77,6 +77,7 @@ def test_the_wheel_and_the_sdist_carry_the_recipes_and_the_demo_model(dist):
     names = zipfile.ZipFile(wheel).namelist()
     for f in ("deepbrain/kaldi_recipes/getact.sh", "deepbrain/kaldi_recipes/path.sh",
               "deepbrain/kaldi_recipes/local/parse_options.sh",
+              "deepbrain/kaldi_recipes/local/cluster.sh",
               "deepbrain/kaldi_recipes/conf/mfcc.conf", "deepbrain/models/demo/final.nnet",
               "deepbrain/models/demo/lda/1/vertices", "deepbrain/models/demo/phones.txt"):
         assert f in names, f
