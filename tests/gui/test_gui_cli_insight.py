@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("PyQt5")
+pytest.importorskip("PyQt5.QtWidgets", exc_type=ImportError)  # Qt loads: libGL there
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("OpenGL")
 

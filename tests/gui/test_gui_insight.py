@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip("PyQt5")
+pytest.importorskip("PyQt5.QtWidgets", exc_type=ImportError)  # Qt loads: libGL there
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("OpenGL")
 pytest.importorskip("pytestqt")

@@ -14,7 +14,7 @@ import wave
 import numpy as np
 import pytest
 
-pytest.importorskip("PyQt5")
+pytest.importorskip("PyQt5.QtWidgets", exc_type=ImportError)  # Qt loads: libGL there
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("OpenGL")
 pytest.importorskip("pytestqt")
