@@ -64,7 +64,10 @@ def test_an_empty_data_dir(capsys, model, tmp_path):
 
 
 def test_nan_activations_are_refused_and_nothing_is_written(capsys, tmp_path):
-    """A network whose second layer sums +inf and -inf: NaN at every frame."""
+    """A network whose first layer overflows to +-inf (half its units weigh the features
+    by +3e38, half by -3e38) and whose second layer then multiplies inf by 0 and adds
+    inf to -inf: NaN at every frame with any BLAS kernel (with fused multiply-adds, an
+    overflowing *product* of finite numbers is no inf, so finite inputs would not do)."""
     from cli_models import MAPPABLE_CONFIG, MFCC_CONF
     from deepbrain.nnet3 import build_nnet3
     from deepbrain.nnet3 import components as C
@@ -73,7 +76,9 @@ def test_nan_activations_are_refused_and_nothing_is_written(capsys, tmp_path):
     rng = np.random.default_rng(0)
     big = np.zeros((40, 96), np.float32)
     big[:, 0], big[:, 1] = 3e38, -3e38
-    comps = {"tdnn1.affine": C.AffineComponent(linear=np.full((48, 18), 1e30, np.float32),
+    first = np.full((48, 18), 3e38, np.float32)
+    first[24:] = -3e38
+    comps = {"tdnn1.affine": C.AffineComponent(linear=first,
                                                bias=np.zeros(48, np.float32)),
              "tdnn1.relu": nonlinear(C.RectifiedLinearComponent, 48),
              "tdnn2.affine": C.AffineComponent(linear=big, bias=np.zeros(40, np.float32)),
