@@ -79,6 +79,10 @@ def patterns(tmp_path):
     ("--seed", "-1", "--seed -1: expected a whole number 0..4294967295"),
     ("--seed", str(2 ** 32), f"--seed {2 ** 32}: expected a whole number 0..4294967295"),
     ("--alpha", "0", "--alpha 0: expected a test level between 0 and 1"),
+    ("--tsne-iterations", "249", "--tsne-iterations 249: expected a whole number 250..100000"),
+    ("--tsne-iterations", "-1", "--tsne-iterations -1: expected a whole number 250..100000"),
+    ("--tsne-iterations", str(10 ** 9), f"--tsne-iterations {10 ** 9}: expected a whole number "
+     f"250..100000"),
     ("--alpha", "nan", "--alpha nan: expected a test level between 0 and 1"),
     ("--layer", "0", "--layer 0: layers are numbered from 1"),
     ("--layer", "-3", "--layer -3: layers are numbered from 1"),

@@ -149,6 +149,20 @@ def test_seed_activities_give_a_valid_map(seed_model, tmp_path, capsys):
     assert set(np.unique(m.triangles)) == set(range(2048))
     s = json.loads((tmp_path / "lda" / "1" / "summary.json").read_text())
     assert s["neighbour_keeping"] > 0.3  # measured 0.39; the seed's own map keeps 0.13
+    assert s["tsne_iterations"] == 500
+
+
+def test_500_tsne_iterations_keep_neighbours_as_well_as_1000(seed_model, tmp_path):
+    """The default of 500 t-SNE steps (half scikit-learn's) on the seed's 2048 units."""
+    activities = str(seed_model.parent / "activities")
+    keeping = {}
+    for n in (500, 1000):
+        assert main(["build-map", "--patterns", activities, "--out", str(tmp_path / str(n)),
+                     "--tsne-iterations", str(n), "--seed", "0"]) == 0
+        s = json.loads((tmp_path / str(n) / "lda" / "1" / "summary.json").read_text())
+        assert s["tsne_iterations"] == n
+        keeping[n] = s["neighbour_keeping"]
+    assert keeping[500] >= keeping[1000] - 0.02, keeping
 
 
 UNITS = {1: 40, 2: 36, 3: 32}

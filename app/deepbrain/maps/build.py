@@ -32,7 +32,8 @@ from ..pipeline import (CancelHook, Progress, ProgressHook, Request, Utterance,
                         check_cancel, compute_activations, select_engine)
 from .jobs import run_forked, signals_held
 from .labels import PhoneSet, fit_to_frames
-from .layout import MIN_UNITS, delaunay, neighbour_keeping, one_thread, tsne_points
+from .layout import (ITERATIONS, MIN_ITERATIONS, MIN_UNITS, delaunay, neighbour_keeping,
+                     one_thread, tsne_points)
 from .selectivity import Selectivity, activity_patterns, pattern_entropy, regions, selectivity
 from .stats import CorpusStats
 
@@ -50,6 +51,7 @@ class MapOptions:
     reservoir: int = 100
     neighbours: int = 10
     plot: bool = False
+    iterations: int = ITERATIONS
 
     def __post_init__(self):
         if not 0 <= self.seed <= MAX_SEED:
@@ -57,6 +59,9 @@ class MapOptions:
         if not (math.isfinite(self.perplexity) and self.perplexity > 0):
             raise DeepbrainError(f"--perplexity {self.perplexity:g}: expected a number above 0 "
                                  f"(about how many close neighbours a unit has; default 30)")
+        if not MIN_ITERATIONS <= self.iterations <= 100000:
+            raise DeepbrainError(f"--tsne-iterations {self.iterations}: expected a whole number "
+                                 f"{MIN_ITERATIONS}..100000 (default {ITERATIONS})")
         if not 0 < self.alpha < 1:
             raise DeepbrainError(f"--alpha {self.alpha:g}: expected a test level between 0 "
                                  f"and 1 (default 0.01)")
@@ -114,7 +119,7 @@ def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapO
     ``points`` (t-SNE) and ``sel`` when they were computed elsewhere."""
     patterns = activity_patterns(stats.means(layer))
     if points is None:
-        points = tsne_points(patterns, opts.seed, opts.perplexity)
+        points = tsne_points(patterns, opts.seed, opts.perplexity, opts.iterations)
     if sel is None:
         sel = selectivity(stats, layer, patterns, opts.alpha)
     keeping = neighbour_keeping(patterns, points, opts.neighbours)
@@ -127,7 +132,8 @@ def layer_map(stats: CorpusStats, layer: int, names: tuple[str, ...], opts: MapO
         "selective_share": round(float(np.mean(unit_psi > 0)), 4),
         "mean_entropy_bits": round(float(np.mean(sel.entropy)), 3),
         "neighbour_keeping": round(keeping, 4), "neighbours": opts.neighbours,
-        "seed": opts.seed, "perplexity": opts.perplexity, "alpha": opts.alpha,
+        "seed": opts.seed, "perplexity": opts.perplexity,
+        "tsne_iterations": opts.iterations, "alpha": opts.alpha,
         "frames_per_phone_for_psi": opts.reservoir,
     }
     tables = {"patterns": patterns, "selectivity": sel, "summary": summary,
@@ -345,13 +351,14 @@ def build_from_patterns(path: Path, out: Path, layer: int, opts: MapOptions,
     elif len(names) != patterns.shape[1]:
         raise FormatError(f"{path}: {patterns.shape[1]} columns but {len(names)} phone names")
     writer = MapWriter(out, (layer,), force, {layer: patterns.shape[0]})
-    points = tsne_points(patterns, opts.seed, opts.perplexity)
+    points = tsne_points(patterns, opts.seed, opts.perplexity, opts.iterations)
     preferred = np.argmax(np.nan_to_num(patterns, nan=-np.inf), axis=1)
     sel = Selectivity(preferred, np.full(patterns.shape, -1), pattern_entropy(patterns))
     summary = {"layer": layer, "units": int(patterns.shape[0]), "phones": list(names),
                "patterns": str(path), "mean_entropy_bits": round(float(np.mean(sel.entropy)), 3),
                "neighbour_keeping": round(neighbour_keeping(patterns, points, opts.neighbours), 4),
-               "neighbours": opts.neighbours, "seed": opts.seed, "perplexity": opts.perplexity}
+               "neighbours": opts.neighbours, "seed": opts.seed, "perplexity": opts.perplexity,
+               "tsne_iterations": opts.iterations}
     tables = {"patterns": patterns, "selectivity": sel, "summary": summary,
               "regions": regions(preferred, points, names)}
     with writer:

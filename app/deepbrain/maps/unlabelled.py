@@ -33,7 +33,7 @@ from ..pipeline import (
     select_engine,
 )
 from .jobs import run_forked
-from .layout import delaunay, one_thread, scale_axes
+from .layout import ITERATIONS, delaunay, make_tsne, one_thread, scale_axes
 
 VARIANCE_FLOOR = 1e-12
 
@@ -103,13 +103,9 @@ class TimeCourseStats:
         return r, dead
 
 
-def correlation_points(r: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
+def correlation_points(r: np.ndarray, seed: int, perplexity: float = 30.0,
+                       iterations: int = ITERATIONS) -> np.ndarray:
     """2-D t-SNE of the units on the distance 1 - r, axes scaled to [-0.9, 0.9]."""
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError:
-        raise DeepbrainError("map building needs scikit-learn: pip install -e '.[maps]'"
-                             ) from None
     n = r.shape[0]
     if n <= 3 * perplexity:
         raise DeepbrainError(f"{n} units are too few for t-SNE with perplexity {perplexity:g} "
@@ -119,8 +115,7 @@ def correlation_points(r: np.ndarray, seed: int, perplexity: float = 30.0) -> np
     # moves r by ~1e-15, and t-SNE would turn that into another map.
     distance = np.clip(np.round(1.0 - r, 6), 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="random", metric="precomputed",
-                learning_rate="auto", random_state=seed, method="barnes_hut", n_jobs=1)
+    tsne = make_tsne(seed, perplexity, iterations, metric="precomputed")
     return scale_axes(tsne.fit_transform(distance))
 
 
@@ -138,11 +133,11 @@ def correlation_keeping(r: np.ndarray, points: np.ndarray, k: int = 10) -> float
 
 
 def unlabelled_layer_map(stats: TimeCourseStats, layer: int, seed: int = 0,
-                         perplexity: float = 30.0, neighbours: int = 10
-                         ) -> tuple[LayerMap, dict]:
+                         perplexity: float = 30.0, neighbours: int = 10,
+                         iterations: int = ITERATIONS) -> tuple[LayerMap, dict]:
     """The map of one layer from the time-course correlations, and its summary."""
     r, dead = stats.correlation(layer)
-    points = correlation_points(r, seed, perplexity)
+    points = correlation_points(r, seed, perplexity, iterations)
     off = r[~np.eye(r.shape[0], dtype=bool)]
     summary = {
         "layer": layer, "units": int(r.shape[0]), "frames": int(stats.frames),
@@ -151,6 +146,7 @@ def unlabelled_layer_map(stats: TimeCourseStats, layer: int, seed: int = 0,
         "mean_abs_correlation": round(float(np.abs(off).mean()), 4),
         "neighbour_keeping": round(correlation_keeping(r, points, neighbours), 4),
         "neighbours": neighbours, "seed": seed, "perplexity": perplexity,
+        "tsne_iterations": iterations,
     }
     return LayerMap(layer, points, delaunay(points)), summary
 
@@ -232,7 +228,8 @@ def _layer_maps(stats: TimeCourseStats, layers: list[int], opts, nj: int,
     """(layer, (map, summary)) in the order of ``layers``; t-SNEs in ``nj`` forked
     processes of one thread each (the same points for any nj)."""
     def one(k):
-        return unlabelled_layer_map(stats, k, opts.seed, opts.perplexity, opts.neighbours)
+        return unlabelled_layer_map(stats, k, opts.seed, opts.perplexity, opts.neighbours,
+                                    opts.iterations)
 
     workers = min(nj, len(layers))
     if workers <= 1:
