@@ -185,6 +185,14 @@ def recipe_run(golden, tmp_path_factory):
 
 
 @pytest.mark.kaldi
+def same_as_golden(got, want) -> bool:
+    """Kaldi here against the golden Kaldi outputs, made on another machine: within 1e-5
+    plus a millionth of the matrix's largest value. Kaldi's own float32 results move by a few ulps from one
+    CPU's BLAS kernels to another's (fused multiply-adds, AVX-512): measured 2.9e-5 on MFCCs
+    of about 80 (4 ulps), and 4e-3 on CMVN statistics (sums of about 2e5, kept as doubles)."""
+    return float(np.abs(got - want).max(initial=0)) <= 1e-5 + 1e-6 * float(np.abs(want).max(initial=0))
+
+
 def test_recipe_equals_golden(recipe_run, golden_arks):
     assert (recipe_run / ".done").is_file()
     for name in ("feats", "cmvn", "cmvn_feats", "spliced", "transformed", "nnet_input",
@@ -192,10 +200,10 @@ def test_recipe_equals_golden(recipe_run, golden_arks):
         got = dict(kaldiio.load_scp(str(recipe_run / f"{name}.scp")))
         assert sorted(got) == list(UTTS), name
         for u in UTTS:
-            assert np.abs(got[u] - golden_arks[name][u]).max() <= 1e-5, (name, u)
+            assert same_as_golden(got[u], golden_arks[name][u]), (name, u)
     out = dict(kaldiio.load_scp(str(recipe_run / "output.scp")))
     for u in UTTS:
-        assert np.abs(out[u] - golden_arks["posteriors"][u]).max() <= 1e-5
+        assert same_as_golden(out[u], golden_arks["posteriors"][u])
 
 
 @pytest.mark.kaldi
@@ -229,10 +237,10 @@ def test_kaldi_engine_equals_numpy_engine(both_engines, golden_arks):
         print(f"{u}: max |kaldi - numpy| over hidden layers {worst:.2e}")
         assert worst <= tol, u
         for k in (1, 2, 3):
-            assert np.abs(kaldi[u].layers[k] - golden_arks[f"layer{k}"][u]).max() <= 1e-5
+            assert same_as_golden(kaldi[u].layers[k], golden_arks[f"layer{k}"][u])
         assert np.abs(kaldi[u].output - numpy_[u].output).max() <= tol
         for name, m in kaldi[u].stages.items():
-            assert np.abs(m - golden_arks[name][u]).max() <= 1e-5, (u, name)
+            assert same_as_golden(m, golden_arks[name][u]), (u, name)
 
 
 @pytest.mark.kaldi

@@ -13,7 +13,7 @@ import pytest
 
 from support import speechlike, wav_bytes, write_tiny_model
 from deepbrain.cli import main
-from deepbrain.nnet1 import AddShift, Nnet, read_nnet, write_nnet
+from deepbrain.nnet1 import AddShift, Nnet, Rescale, read_nnet, write_nnet
 
 
 @pytest.fixture
@@ -24,8 +24,12 @@ def wav(tmp_path):
 
 
 def huge_weights(model: Path) -> None:
-    """Weights of +-3e38 that meet inputs above 1.2: each product overflows, one to +inf and
-    one to -inf, so layer 1 is NaN whatever order the sums are taken in."""
+    """A network whose first layer is NaN from finite inputs with any BLAS kernel: a
+    <Rescale> by 3e38 and -3e38 turns two inputs above 1000 into +inf and -inf (scales
+    that cancel: Kaldi refuses a network whose parameters sum to inf), and the first affine
+    adds them, so its sums meet inf - inf. (Finite weights whose products overflow
+    do not do: with fused multiply-adds an overflowing product of finite numbers added to
+    +inf stays +inf, and the sigmoid makes that finite.)"""
     ft = read_nnet(model / "final.feature_transform")
     dim = ft.output_dim
     shift = np.zeros(dim, np.float32)
@@ -33,10 +37,11 @@ def huge_weights(model: Path) -> None:
     write_nnet(Nnet(ft.components + (AddShift(dim, dim, shift=shift),)),
                model / "final.feature_transform")
     net = read_nnet(model / "final.nnet")
+    scale = np.ones(dim, np.float32)
+    scale[:2] = 3e38, -3e38
     first = net.components[0]
-    first.linearity[:, 0] = 3e38
-    first.linearity[:, 1] = -3e38
-    write_nnet(net, model / "final.nnet")
+    first.linearity[:, :2] = 1.0
+    write_nnet(Nnet((Rescale(dim, dim, scale=scale),) + net.components), model / "final.nnet")
 
 
 @pytest.mark.parametrize("engine", ["numpy", pytest.param("kaldi", marks=pytest.mark.kaldi)])
