@@ -115,13 +115,29 @@ def test_kaldi_engine_equals_kaldi(built, utts, kind, tmp_path):
             assert diff <= 1e-6 * max(scale, 1.0), (name, utt, diff, scale)
 
 
+def _avx512_kernels() -> bool:
+    """Whether OpenBLAS picks its AVX-512 (SkylakeX) kernels here, as it does on a CPU with
+    avx512f unless OPENBLAS_CORETYPE names another core."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    core = os.environ.get("OPENBLAS_CORETYPE", "").lower()
+    return "avx512f" in flags and core in ("", "skylakex", "cooperlake", "sapphirerapids")
+
+
 def test_pitch_columns_are_kaldis_bit_for_bit(built, utts, tmp_path):
     """deepbrain.pitch is exact: the three pitch columns (and the noise continued over the
-    five utterances in order) equal process-kaldi-pitch-feats' own."""
+    five utterances in order) equal process-kaldi-pitch-feats' own, where Kaldi's OpenBLAS
+    runs its AVX2 kernels, whose summation order deepbrain.kaldi_blas follows. Its AVX-512
+    kernels sum in another order and Kaldi's own pitch moves a little (at most 6.5e-5 on
+    values up to 1.5 on an AVX-512 EPYC, where OPENBLAS_CORETYPE=Haswell made it bit-exact
+    again): then within 1e-4 of each column's largest value."""
     model, ref = _model(built, "mfcc_pitch")
     acts = _run("numpy", model, utts, tmp_path)
     for u in SPEAKERS:
-        assert np.array_equal(acts[u].stages["feats"][:, -3:], ref["feats"][u][:, -3:]), u
+        ours, theirs = acts[u].stages["feats"][:, -3:], ref["feats"][u][:, -3:]
+        if _avx512_kernels():
+            assert np.all(np.abs(ours - theirs).max(axis=0) <= 1e-4 * np.abs(theirs).max(axis=0)), u
+        else:
+            assert np.array_equal(ours, theirs), u
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

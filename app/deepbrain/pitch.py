@@ -11,6 +11,9 @@ stretch by one lag, so the tracker (:mod:`deepbrain.pitch_tracker`) keeps Kaldi'
 arithmetic and its BLAS's summation order (:mod:`deepbrain.kaldi_blas`), and the post-
 processing calls glibc's ``logf``/``cosf`` and draws glibc's ``rand()`` where Kaldi does.
 Checked bit-exact against Kaldi 5.5 with OpenBLAS 0.3.21 on x86-64/AVX2 (tests/test_pitch.py).
+OpenBLAS's AVX-512 kernels sum in another order: there Kaldi's own pitch moves a little
+(6.5e-5 at most on values up to 1.5, measured on an AVX-512 EPYC; OPENBLAS_CORETYPE=Haswell
+for Kaldi makes it bit-exact again).
 """
 
 from __future__ import annotations

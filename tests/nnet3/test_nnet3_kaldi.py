@@ -24,6 +24,10 @@ pytestmark = [pytest.mark.kaldi, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
 RECIPES = HERE.parents[1] / "kaldi_recipes"
 TOLERANCE = 2e-3
+# Online i-vectors of a 50 s utterance drift further with the CPU's float rounding (Kaldi's
+# and numpy's BLAS kernels): 9.5e-4 on one machine, 2.6e-3 on an AVX-512 EPYC, where the
+# network's layers fed by them stayed within 5.8e-4.
+IVECTOR_TOLERANCE = 5e-3
 
 
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -104,7 +108,7 @@ def test_wav_to_layers_all_numpy(vosk, golden):
         ivectors = extractor.extract(feats)
         print(f"i-vectors {utt}: max |kaldi| {np.abs(golden['ivectors'][utt]).max():.4g}, "
               f"{relative_error(ivectors, golden['ivectors'][utt]):.2e}")
-        assert relative_error(ivectors, golden["ivectors"][utt]) < TOLERANCE
+        assert relative_error(ivectors, golden["ivectors"][utt]) < IVECTOR_TOLERANCE
         layers, out = net.propagate_layers(feats, range(1, 17), output=True, ivectors=ivectors)
         want = split(net, golden["nodes50"][utt])
         for k in range(1, 17):
