@@ -51,7 +51,8 @@ class ArkWriter:
         if m.ndim != 2 or m.shape[1] != self._cols or m.shape[0] > self._left:
             raise RuntimeError(f"{self.path}: {m.shape} rows for a matrix of {self._cols} "
                                f"columns with {self._left} rows to go")
-        self._f.write(np.ascontiguousarray(m, dtype=self._dtype).tobytes())
+        data = np.ascontiguousarray(m, dtype=self._dtype)  # no copy where it already is
+        self._f.write(memoryview(data).cast("B"))  # written from the array itself
         self._left -= m.shape[0]
 
     def whole(self, key: str, m: np.ndarray) -> int:

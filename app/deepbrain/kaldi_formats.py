@@ -61,6 +61,14 @@ class KaldiStream:
         self._pos += n
         return chunk
 
+    def _take_view(self, n: int) -> memoryview:
+        """As :meth:`_take`, without copying (for matrices: the copy is the array's own)."""
+        if n < 0 or self._pos + n > len(self._data):
+            raise self.fail(f"expected {n} more bytes, found {len(self._data) - self._pos}")
+        view = memoryview(self._data)[self._pos:self._pos + n]
+        self._pos += n
+        return view
+
     def at_end(self) -> bool:
         """True when only whitespace is left (call it between objects, never inside one)."""
         self._skip_ws()
@@ -204,7 +212,7 @@ class KaldiStream:
         if rows < 0 or cols < 0:
             raise self.fail(f"negative matrix size {rows} x {cols}")
         dtype = "<f4" if kind == "FM" else "<f8"
-        raw = self._take(rows * cols * np.dtype(dtype).itemsize)
+        raw = self._take_view(rows * cols * np.dtype(dtype).itemsize)
         return self._finite(np.frombuffer(raw, dtype=dtype).reshape(rows, cols), double)
 
     def read_vector(self, double: bool = False) -> np.ndarray:
@@ -218,7 +226,7 @@ class KaldiStream:
         if dim < 0:
             raise self.fail(f"negative vector size {dim}")
         dtype = "<f4" if kind == "FV" else "<f8"
-        raw = self._take(dim * np.dtype(dtype).itemsize)
+        raw = self._take_view(dim * np.dtype(dtype).itemsize)
         return self._finite(np.frombuffer(raw, dtype=dtype), double)
 
     def read_packed_matrix(self) -> np.ndarray:

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +170,7 @@ def _write_pieces(model: Model, request: Request, work: Path) -> Path:
     written from the network already in memory. They are kept in the user's cache, named by
     the network's checksum, so a model's pieces are written once, not on every run; where
     the cache cannot be written, they go into the work dir."""
-    digest = _checksum(model.path / "final.nnet")
+    digest = _checksum(model.path / "final.nnet", _cache_dir() / "pieces" / "by-stat")
     cache = _cache_dir() / "pieces" / digest
     if (cache / "plan").is_file():
         return cache
@@ -203,12 +202,34 @@ def _cut(model: Model, d: Path) -> Path:
     return d
 
 
-def _checksum(path: Path) -> str:
+def _checksum(path: Path, memo: Path | None = None) -> str:
+    """The file's sha256 (first 32 hex digits). With ``memo``, a dir where each checksum is
+    kept under the file's identity and change stamps (device, inode, size, modification and
+    change times in ns, as git's index keeps them): a network read on every run is hashed
+    once, not each time (a changed file has new stamps, so it is hashed again)."""
+    st = path.stat()
+    key = f"{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+    if memo is not None:
+        try:
+            known = (memo / key).read_text()
+            if re.fullmatch(r"[0-9a-f]{32}", known):
+                return known
+        except (OSError, UnicodeDecodeError):
+            pass
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()[:32]
+    digest = h.hexdigest()[:32]
+    if memo is not None:
+        try:
+            memo.mkdir(parents=True, exist_ok=True)
+            tmp = memo / f".{key}.{os.getpid()}"
+            tmp.write_text(digest)
+            os.replace(tmp, memo / key)
+        except OSError:  # a cache that cannot be written only costs the hashing
+            pass
+    return digest
 
 
 def _cache_dir() -> Path:
@@ -328,7 +349,10 @@ def follow_recipe(kaldi: KaldiInstall, recipe: Path, argv: list[str], work: Path
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled")
                 _report(work, totals, reported, progress)
-                time.sleep(0.1)
+                try:
+                    proc.wait(timeout=0.1)  # returns as soon as the recipe ends
+                except subprocess.TimeoutExpired:
+                    pass
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -431,18 +455,18 @@ def _stream_results(exp: Path, ids: dict[str, str], model: Model, request: Reque
         st = {n: open_matrix(*t[spk if n == "cmvn" else safe]) for n, t in stages.items()}
         whole = {"cmvn": np.array(st.pop("cmvn"))} if "cmvn" in st else {}
         total = next(iter(mats.values())).shape[0] if mats else out.shape[0]
+        # Rows are handed on as read-only views of Kaldi's arks (memory-mapped: no copy
+        # here; the mapping outlives the work dir's removal). They need no NaN check of
+        # ours: nnet-forward stops on NaN or inf in any matrix it writes ("NaN or inf found
+        # in nn-output"), which _nonfinite_failure turns into the numpy engine's error.
         for a in range(0, total, chunk_frames):
             check_cancel(cancel)
             b = min(total, a + chunk_frames)
-            chunk = Chunk(user_id, a, total,
-                          MappingProxyType({k: np.array(m[a:b]) for k, m in mats.items()}),
-                          np.array(out[a:b]) if out is not None else None,
-                          MappingProxyType({n: np.array(m[a:b]) for n, m in st.items()}),
-                          MappingProxyType(whole if a == 0 else {}))
-            if first_nonfinite(chunk.matrices()[:len(mats) + (out is not None)]) is not None:
-                raise nonfinite_error(user_id, *(_first_nonfinite_stage(exp, safe) or
-                                                 ("forward", None)), model.path)
-            yield chunk
+            yield Chunk(user_id, a, total,
+                        MappingProxyType({k: m[a:b] for k, m in mats.items()}),
+                        out[a:b] if out is not None else None,
+                        MappingProxyType({n: m[a:b] for n, m in st.items()}),
+                        MappingProxyType(whole if a == 0 else {}))
 
 
 def _stage_tables(model: Model) -> list[str]:
