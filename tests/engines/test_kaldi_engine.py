@@ -339,3 +339,25 @@ def test_data_dir_converts_a_piece_at_a_time_what_numpy_reads(tmp_path, tiny_mod
         with open_for_model(tmp_path / f"{user}.wav", 16000, None, True) as src:
             expected = np.concatenate(list(src.pieces()))
         assert np.array_equal(written, expected), user
+
+
+def test_the_networks_checksum_is_kept_by_the_files_stamps(tmp_path):
+    """The pieces' cache key: hashed once per file version, hashed again when it changes, and
+    a memo that is garbage or cannot be written costs only the hashing."""
+    import hashlib
+
+    net, memo = tmp_path / "final.nnet", tmp_path / "memo"
+    net.write_bytes(b"a" * 1000)
+    want = hashlib.sha256(b"a" * 1000).hexdigest()[:32]
+    assert kaldi_engine._checksum(net, memo) == want
+    (kept,) = memo.iterdir()
+    kept.write_text("f" * 32)  # the memo is what is read while the file is unchanged
+    assert kaldi_engine._checksum(net, memo) == "f" * 32
+    net.write_bytes(b"b" * 1000)  # same size, new stamps
+    assert kaldi_engine._checksum(net, memo) == hashlib.sha256(b"b" * 1000).hexdigest()[:32]
+    for entry in memo.iterdir():
+        entry.write_text("$(rm -rf ~)\n")  # garbage: hashed again, never used
+    assert kaldi_engine._checksum(net, memo) == hashlib.sha256(b"b" * 1000).hexdigest()[:32]
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the memo dir would go")
+    assert kaldi_engine._checksum(net, blocked) == hashlib.sha256(b"b" * 1000).hexdigest()[:32]
