@@ -148,7 +148,7 @@ def test_seed_activities_give_a_valid_map(seed_model, tmp_path, capsys):
     assert not (tmp_path / "lda" / "1" / "psi.png").exists()  # no frames, no PSI
     assert set(np.unique(m.triangles)) == set(range(2048))
     s = json.loads((tmp_path / "lda" / "1" / "summary.json").read_text())
-    assert s["neighbour_keeping"] > 0.3  # measured 0.39; the seed's own map keeps 0.13
+    assert s["neighbour_keeping"] > 0.3  # measured 0.389; the seed's own map keeps 0.13
     assert s["tsne_iterations"] == 500
 
 
