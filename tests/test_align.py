@@ -240,3 +240,20 @@ def test_missing_pocketsphinx_is_named_with_the_fix(monkeypatch, synthetic_wav, 
                  str(tmp_path / "o")]) == 10
     assert "pip install 'deepbrain[align]'" in capsys.readouterr().err
 
+
+
+def test_an_alignment_does_not_depend_on_what_was_aligned_before(synthetic_wav):
+    """pocketsphinx's front end keeps a noise estimate and a live CMN from one utterance to
+    the next: without starting it afresh, the clean clip after a noisy one (and real clips)
+    aligned otherwise than alone, and the noisy one after the clean one failed."""
+    from deepbrain.audio import Audio
+
+    audio = read_wav(synthetic_wav)
+    alone = align_audio(audio, "The cat sat on the mat.")
+    noise = np.random.default_rng(0).standard_normal(audio.samples.size) * 3000
+    noisy = Audio((audio.samples + noise).astype(np.float32), audio.sample_rate, "noisy")
+    assert align_audio(noisy, "The cat sat on the mat.")
+    for name in ("Front_Left", "Rear_Right", "Side_Left"):
+        if (ALSA / f"{name}.wav").is_file():
+            align_audio(read_wav(ALSA / f"{name}.wav"), name.replace("_", " "))
+    assert align_audio(audio, "The cat sat on the mat.") == alone

@@ -104,6 +104,10 @@ class _Aligner:
                 for second in (False, True):
                     if second:
                         d.set_alignment()
+                    # the front end afresh for each pass: its noise estimate (remove_noise)
+                    # and live CMN otherwise carry over from the audio before, and an
+                    # alignment would depend on what was aligned earlier in the process
+                    d.reinit_feat()
                     d.start_utt()
                     d.process_raw(pcm, full_utt=True)
                     d.end_utt()
