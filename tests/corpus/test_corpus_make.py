@@ -124,3 +124,30 @@ def test_cli_prints_a_summary_and_exits_with_a_code_on_errors(needs_espeak, tmp_
     assert "2 utterances (1 train, 1 test)" in out and "min of audio" in out and "sil" in out
     assert main([str(tmp_path / "d"), "--utts", "2", "--held-out", "nobody"]) == 7
     assert "held-out voice(s) nobody" in capsys.readouterr().err
+
+
+def test_a_corpus_is_replaced_without_a_moment_of_none(tmp_path):
+    """install_corpus moves the old corpus aside before the new one comes in; a run killed
+    between the two moves leaves it aside, and the next run puts it back."""
+    from deepbrain.corpus.make import _prepare_out_dir, install_corpus
+
+    out = tmp_path / "corpus [1]*"  # glob characters in the name are only characters
+    out.mkdir()
+    (out / "corpus.json").write_text('{"old": true}')
+    new = tmp_path / ".new"
+    new.mkdir()
+    (new / "corpus.json").write_text('{"old": false}')
+    install_corpus(new, out)
+    assert (out / "corpus.json").read_text() == '{"old": false}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # the old one removed
+    # killed between the moves: the old corpus aside, none in place
+    aside = tmp_path / f".{out.name}.old-12345"
+    out.rename(aside)
+    tmp = _prepare_out_dir(out, force=True)
+    assert (out / "corpus.json").read_text() == '{"old": false}' and not aside.exists()
+    assert tmp.name.startswith(f".{out.name}.partial-")
+    # killed after both moves: the leftover is removed, the corpus in place is kept
+    aside.mkdir()
+    (aside / "corpus.json").write_text('{"old": true}')
+    _prepare_out_dir(out, force=True)
+    assert not aside.exists() and (out / "corpus.json").read_text() == '{"old": false}'

@@ -169,6 +169,7 @@ def write_data_dir(d: Path, final: Path, specs: Sequence[UttSpec],
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> Path:
     """Check ``out_dir`` may be written; return a fresh hidden sibling to build in."""
+    _recover_old_corpus(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         if not (force and (out_dir / "corpus.json").is_file()):
             raise OutputExistsError(f"{out_dir}: exists and is not empty; choose another "
@@ -261,7 +262,33 @@ def _write_info(tmp: Path, summary: CorpusSummary, seed: int, held_out: Sequence
 
 
 def install_corpus(tmp: Path, out_dir: Path) -> None:
-    """The finished corpus in ``tmp`` (beside ``out_dir``) put in place of any old one."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    """The finished corpus in ``tmp`` (beside ``out_dir``) put in place of any old one.
+
+    The old corpus is moved aside (``.NAME.old-PID``), the new one moved in, and only then
+    the old one removed, with Ctrl-C, SIGTERM and SIGHUP held until both moves are done: at
+    every instant a whole corpus is at ``out_dir`` or beside it. A run killed outright
+    between the moves leaves the old one aside; the next run puts it back
+    (:func:`_recover_old_corpus`)."""
+    from ..maps.jobs import signals_held
+
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    with signals_held():
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_old_corpus(out_dir: Path) -> None:
+    """What a run killed inside :func:`install_corpus` left: with no corpus at ``out_dir``,
+    the old one moved back; with one there, the leftover removed."""
+    if not out_dir.parent.is_dir():
+        return
+    prefix = f".{out_dir.name}.old-"
+    for old in sorted(p for p in out_dir.parent.iterdir() if p.name.startswith(prefix)):
+        if not old.is_dir() or old.is_symlink():
+            continue
+        if not out_dir.exists() and (old / "corpus.json").is_file():
+            os.replace(old, out_dir)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
