@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .console import reader_gone, say
-from .errors import DeepbrainError
+from .console import GuardedStdout, StdoutError, reader_gone, say, silence_stdout
+from .errors import DeepbrainError, OutputError
 from .interrupts import exit_code as interrupt_exit_code, signals_as_interrupts
 
 
@@ -228,9 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                "build-map": cmd_build_map, "gui": cmd_gui, "models": cmd_models,
                **align_commands()}[args.command]
     interrupts = None
+    stdout = sys.stdout
+    sys.stdout = GuardedStdout(stdout)
     try:
         with signals_as_interrupts() as interrupts:
             code = command(args)
+            sys.stdout.flush()  # a full disk is found here, not in the flush at exit
         for line in held.held:
             say(line)
         return code
@@ -241,11 +244,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interrupt_exit_code(stop)
         if isinstance(e, BrokenPipeError) and reader_gone():
             return 141  # what a shell reports for a command killed by SIGPIPE
+        if isinstance(e, StdoutError):
+            silence_stdout()
+            say(f"deepbrain: error: cannot write to standard output: {e.strerror or e}; "
+                f"free some space or send the output elsewhere")
+            return OutputError.exit_code
         if not isinstance(e, DeepbrainError) or args.traceback:
             raise
         say(f"deepbrain: error: {e}")
         return e.exit_code
     finally:
+        sys.stdout = stdout
         root.removeHandler(held)
 
 

@@ -43,3 +43,51 @@ def reader_gone() -> bool:
             os.close(devnull)
             gone = True
     return gone
+
+
+
+class StdoutError(OSError):
+    """Standard output could not take what was printed (a full disk, ``> /dev/full``)."""
+
+
+class GuardedStdout:
+    """sys.stdout, whose write errors (other than a reader gone: BrokenPipeError) come out as
+    :class:`StdoutError`, so the command line can tell them from its other I/O."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutError(e.errno, e.strerror) from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutError(e.errno, e.strerror) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null, so that nothing more (not even the flush at exit)
+    fails on it."""
+    try:
+        fd = sys.__stdout__.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        sys.__stdout__.flush()
+    except OSError:
+        pass

@@ -143,6 +143,20 @@ def test_stdout_closed_by_its_reader_is_no_traceback(command, tiny_model):
     assert (r.returncode, r.stderr) == (141, "")
 
 
+@pytest.mark.parametrize("command", [["doctor"], ["models"], ["info", "MODEL"]])
+def test_stdout_on_a_full_disk_is_one_line(command, tiny_model):
+    """``deepbrain doctor > /dev/full``: the output's exit code (5) and one line, no
+    traceback, and no second complaint from the flush at exit."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    args = [str(tiny_model) if a == "MODEL" else a for a in command]
+    with open("/dev/full", "w") as full:
+        r = deepbrain(*args, stdout=full)
+    assert r.returncode == 5
+    assert r.stderr == ("deepbrain: error: cannot write to standard output: No space left on "
+                        "device; free some space or send the output elsewhere\n")
+
+
 def test_stderr_closed_keeps_the_errors_code(tmp_path):
     read, write = os.pipe()
     os.close(read)
