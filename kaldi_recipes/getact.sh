@@ -30,6 +30,17 @@
 # The feature transform goes in front of piece 1 only; class-frame counts apply only to the
 # output piece (--write-output with --output-type loglik).
 #
+# --chunk-frames N runs the pieces on N frames of an utterance at a time: the feature
+# transform (whose splice needs each frame's neighbours) runs on whole utterances into
+# nnet_input.scp, and the pieces read its rows in ranges (Kaldi's "ark:offset[a:b]"), so
+# layerK.scp and output.scp hold <utt>-c<first frame> entries (c0000000, c0000300, ...)
+# whose rows, in order, are the utterance's. A network after its feature transform treats
+# each frame alone, so the numbers are the same to float32 rounding (BLAS may sum a row's
+# products in another order for another number of rows; tests/engines/test_kaldi_engine.py);
+# each nnet-forward then holds N frames, not a whole utterance: an hour-long recording fits
+# in memory, and where first touching memory is dear the chain runs faster (deepbrain's
+# engine uses 300: README.md, make bench).
+#
 # Nothing from a path or a file reaches a shell as code. Kaldi's run.pl/queue.pl/slurm.pl
 # join their arguments into a bash command line (unquoted when without spaces), so every
 # command they run names only fixed, safe, relative names: the script works inside <out-dir>,
@@ -54,6 +65,7 @@ keep_intermediate=false # also write nnet_input.scp (the feature transform's out
 nnet_pieces=          # a dir of pieces already cut (plan, piece1.nnet ..., output.nnet)
 allow_pipes=false     # accept wav.scp entries that are commands ("sox ... |")
 print_frontend=false  # print the front end, one stage a line, and exit
+chunk_frames=0        # the network on pieces of N frames of each utterance (0: whole)
 
 help_message="Usage: $0 [options] <data-dir> <model-dir> <out-dir>
        $0 --print-frontend true <model-dir>
@@ -78,6 +90,9 @@ Options:
   --nnet-pieces <dir>      # use pieces cut beforehand (as this script cuts them, with a 'plan'
                            # file: num-components N, then hidden <positions>) instead of nnet-copy
   --allow-pipes <bool>     # run wav.scp entries that are commands (default: $allow_pipes)
+  --chunk-frames <n>       # run the network on pieces of n frames of each utterance, keyed
+                           # <utt>-c<first frame, 7 digits> in layerK.scp and output.scp
+                           # (default: $chunk_frames, whole utterances; see below)
   --print-frontend <bool>  # print the front end the model asks for and exit (default: $print_frontend)"
 
 _recipes=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -97,6 +112,8 @@ if [ $# -eq 1 ]; then data= model=$1 dir=; else data=$1 model=$2 dir=$3; fi
 # Options first: a typo is found before any work.
 die() { echo "$0: $*" >&2; exit 1; }
 [[ "$nj" =~ ^[1-9][0-9]{0,3}$ ]] || die "--nj must be a whole number 1..9999, not '$nj'"
+[[ "$chunk_frames" =~ ^[0-9]{1,7}$ ]] || die "--chunk-frames must be a whole number 0..9999999 (0: whole utterances), not '$chunk_frames'"
+chunk_frames=$((10#$chunk_frames))
 [[ "$stage" =~ ^[0-5]$ ]] || die "--stage must be 0..5 (0 features, 1 cmvn, 2 deltas, 3 splice, 4 transform, 5 forward), not '$stage'"
 case "$use_gpu" in yes|no|optional|wait) ;; *) die "--use-gpu must be yes, no, optional or wait, not '$use_gpu'" ;; esac
 case "$output_type" in posteriors|loglik) ;; *) die "--output-type must be posteriors or loglik, not '$output_type'" ;; esac
@@ -405,11 +422,18 @@ merge() {  # merge per-job scp files into one, sorted like Kaldi tables, with ab
     DIR="$dir" awk '{ rx = $2; if (substr(rx, 1, 1) != "/") rx = ENVIRON["DIR"] "/" rx; print $1, rx }' | \
     sort > "$name.scp"
 }
-complete() {  # complete <table> <logs>: every utterance is in <table>.scp (Kaldi skips failures)
+utts_in() {  # the utterances of a table (the chunked ones' <utt>-cNNNNNNN entries once each)
+  if [ "$2" = chunked ]; then
+    awk '{ sub(/-c[0-9][0-9][0-9][0-9][0-9][0-9][0-9]$/, "", $1); print $1 }' "$1.scp" | uniq
+  else
+    awk '{print $1}' "$1.scp"
+  fi
+}
+complete() {  # complete <table> <logs> [chunked]: every utterance is in <table>.scp (Kaldi skips failures)
   local n lost
-  n=$(wc -l < "$1.scp")
+  n=$(utts_in "$1" "${3:-}" | wc -l)
   if [ "$n" -ne "$num_utts" ]; then
-    lost=$(awk '{print $1}' "$1.scp" | sort | comm -13 - <(awk '{print $1}' in/data/wav.scp | sort) | head -5 | tr '\n' ' ')
+    lost=$(utts_in "$1" "${3:-}" | sort | comm -13 - <(awk '{print $1}' in/data/wav.scp | sort) | head -5 | tr '\n' ' ')
     die "$1 has $n of $num_utts utterances (missing e.g.: $lost); see $dir/log/$2"
   fi
 }
@@ -522,17 +546,32 @@ if [ "$stage" -le 5 ]; then
       2>> log/cut.log
   fi
   input="scp:$feats.JOB.scp"
+  input_table=$feats
   ft_opt=()
   if [ -f in/model/final.feature_transform ]; then
-    if $keep_intermediate; then
+    if $keep_intermediate || [ "$chunk_frames" -gt 0 ]; then
       $cmd JOB=1:"$nj" "$logdir/forward.input.JOB.log" \
         nnet-forward --use-gpu="$use_gpu" in/model/final.feature_transform "$input" \
           ark,scp:nnet_input.JOB.ark,nnet_input.JOB.scp
       merge nnet_input
       input=scp:nnet_input.JOB.scp
+      input_table=nnet_input
     else
       ft_opt=(--feature-transform=in/model/final.feature_transform)
     fi
+  fi
+  if [ "$chunk_frames" -gt 0 ]; then
+    # Each utterance's rows in ranges of chunk_frames, as an scp of row ranges (no copy).
+    $cmd JOB=1:"$nj" "$logdir/forward.chunks.JOB.log" \
+      feat-to-len "scp:$input_table.JOB.scp" ark,t:chunks.JOB.len
+    for j in $(seq "$nj"); do
+      awk -v n="$chunk_frames" 'NR == FNR { len[$1] = $2; next }
+        { for (a = 0; a < len[$1]; a += n) {
+            b = a + n - 1; if (b >= len[$1]) b = len[$1] - 1
+            printf "%s-c%07d %s[%d:%d]\n", $1, a, $2, a, b } }' \
+        "chunks.$j.len" "$input_table.$j.scp" > "chunks.$j.scp"
+    done
+    input=scp:chunks.JOB.scp
   fi
   for k in $(seq "$last"); do
     $cmd JOB=1:"$nj" "$logdir/forward.layer$k.JOB.log" \
@@ -557,7 +596,15 @@ fi
 # Every utterance must have every requested layer.
 check=("${wanted[@]/#/layer}")
 $write_output && check+=(output)
-for name in "${check[@]}"; do complete "$name" ""; done
+chunked=
+[ "$chunk_frames" -eq 0 ] || chunked=chunked
+for name in "${check[@]}"; do
+  complete "$name" "" $chunked
+  if [ -n "$chunked" ]; then  # and every piece of each
+    n=$(wc -l < "$name.scp") want=$(for j in $(seq "$nj"); do cat "chunks.$j.scp"; done | wc -l)
+    [ "$n" -eq "$want" ] || die "$name has $n of $want chunks; see $dir/log"
+  fi
+done
 printf '%s\n' "${wanted[@]}" > layers
 touch .done
 echo "$0: done: $num_utts utterance(s), layers ${wanted[*]} in $dir" >&2

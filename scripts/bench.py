@@ -144,11 +144,13 @@ def bench_kaldi(kaldi, model_dir: Path, wav: Path, work: Path, repeat: int) -> l
                    check=True, env=env, capture_output=True)
     exp = work / "exp"
 
-    def getact(stage: int):
-        subprocess.run(["bash", str(recipes / "getact.sh"), "--stage", str(stage), str(data),
-                        str(model_dir), str(exp)], check=True, env=env, capture_output=True)
+    def getact(stage: int, chunk: int = 0):
+        subprocess.run(["bash", str(recipes / "getact.sh"), "--stage", str(stage),
+                        "--chunk-frames", str(chunk), str(data), str(model_dir), str(exp)],
+                       check=True, env=env, capture_output=True)
     whole = timed(lambda: getact(0), 1)
     chain = timed(lambda: getact(4), repeat)  # forward stage only: all layers, O(L)
+    chunked = timed(lambda: getact(4, kaldi_engine.KALDI_CHUNK), repeat)
     bins = kaldi.binaries
     feats = f"scp:{exp}/transformed.scp"
     ft = f"--feature-transform={model_dir}/final.feature_transform"
@@ -195,6 +197,9 @@ def bench_kaldi(kaldi, model_dir: Path, wav: Path, work: Path, repeat: int) -> l
 
     plain = timed(plain_kaldi, repeat)
     out = work / "engine-out"
+    # as installed: Python keeps its bytecode (this project's machines set
+    # PYTHONDONTWRITEBYTECODE, which makes every run compile deepbrain's modules again)
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def engine_run():
         shutil.rmtree(out, ignore_errors=True)
@@ -212,8 +217,10 @@ def bench_kaldi(kaldi, model_dir: Path, wav: Path, work: Path, repeat: int) -> l
             f"| Kaldi getact.sh on its own, first run (cuts the pieces with nnet-copy), all "
             f"stages | {whole:.2f} s |",
             f"| Kaldi: all {HIDDEN} layers through the O(L) chain (getact.sh forward stage, pieces "
-            f"already cut) | "
+            f"already cut), whole utterances | "
             f"{chain:.2f} s ({chain / one:.2f}× one full forward) |",
+            f"| the same, {kaldi_engine.KALDI_CHUNK} frames at a time (--chunk-frames, as the "
+            f"engine runs it) | {chunked:.2f} s ({chunked / one:.2f}× one full forward) |",
             f"| Kaldi: one full nnet-forward (output layer only) | {one:.2f} s |",
             f"| Kaldi: naive per-layer truncation (nnet-copy + full forward per layer) | "
             f"{per_layer:.2f} s ({per_layer / one:.2f}× one full forward) |"]

@@ -184,15 +184,15 @@ def recipe_run(golden, tmp_path_factory):
     return work / "exp"
 
 
-@pytest.mark.kaldi
 def same_as_golden(got, want) -> bool:
     """Kaldi here against the golden Kaldi outputs, made on another machine: within 1e-5
-    plus a millionth of the matrix's largest value. Kaldi's own float32 results move by a few ulps from one
-    CPU's BLAS kernels to another's (fused multiply-adds, AVX-512): measured 2.9e-5 on MFCCs
+    plus a millionth of the matrix's largest value. Kaldi's own float32 results move by a
+    few ulps from one CPU's BLAS kernels to another's (fused multiply-adds, AVX-512): measured 2.9e-5 on MFCCs
     of about 80 (4 ulps), and 4e-3 on CMVN statistics (sums of about 2e5, kept as doubles)."""
     return float(np.abs(got - want).max(initial=0)) <= 1e-5 + 1e-6 * float(np.abs(want).max(initial=0))
 
 
+@pytest.mark.kaldi
 def test_recipe_equals_golden(recipe_run, golden_arks):
     assert (recipe_run / ".done").is_file()
     for name in ("feats", "cmvn", "cmvn_feats", "spliced", "transformed", "nnet_input",
@@ -267,7 +267,8 @@ def test_progress_follows_the_stage_logs(golden):
     stages = [p.stage for p in seen]
     assert stages.index("mfcc") < stages.index("cmvn") < stages.index("forward")
     last = {p.stage: p for p in seen}
-    assert last["forward"].done == last["forward"].total == 6
+    # a job each: the feature transform, the chunks' row ranges, the three layers' pieces
+    assert last["forward"].done == last["forward"].total == 10
 
 
 @pytest.mark.kaldi
@@ -361,3 +362,39 @@ def test_the_networks_checksum_is_kept_by_the_files_stamps(tmp_path):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the memo dir would go")
     assert kaldi_engine._checksum(net, blocked) == hashlib.sha256(b"b" * 1000).hexdigest()[:32]
+
+
+@pytest.mark.kaldi
+@pytest.mark.parametrize("chunk", [7, 100])
+def test_chunked_recipe_gives_the_same_rows(recipe_run, tmp_path, chunk):
+    """getact.sh --chunk-frames N: each utterance's layers and output as <utt>-cNNNNNNN
+    pieces of N rows whose rows, in order, are the whole-utterance run's (the network after
+    its feature transform treats each frame alone) to float32 rounding: BLAS kernels may
+    sum a row's products in another order for another number of rows."""
+    work = recipe_run.parent
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "getact.sh"), "--nj", "2",
+                        "--write-output", "true", "--chunk-frames", str(chunk),
+                        str(work / "data"), str(work / "model"), str(tmp_path / "exp")],
+                       env=dict(os.environ, LC_ALL="C"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in ("layer1", "layer2", "layer3", "output"):
+        whole = dict(kaldiio.load_scp(str(recipe_run / f"{name}.scp")))
+        pieces = dict(kaldiio.load_scp(str(tmp_path / "exp" / f"{name}.scp")))
+        for utt, m in whole.items():
+            mine = sorted(k for k in pieces if k.rsplit("-c", 1)[0] == utt)
+            assert [int(k.rsplit("-c", 1)[1]) for k in mine] == list(range(0, len(m), chunk))
+            assert all(pieces[k].shape[0] == chunk for k in mine[:-1])
+            diff = np.abs(np.concatenate([pieces[k] for k in mine]) - m).max()
+            print(f"{name} {utt} chunk {chunk}: {diff:.2e} of {np.abs(m).max():.3g}")
+            assert diff <= 1e-6 * max(1.0, np.abs(m).max()), (name, utt)
+
+
+@pytest.mark.parametrize("value", ["-1", "1e3", "x", "12345678", "3;id"])
+def test_recipe_refuses_a_bad_chunk_size(tmp_path, value):
+    r = subprocess.run(["bash", str(ROOT / "kaldi_recipes" / "getact.sh"), "--chunk-frames",
+                        value, str(tmp_path / "d"), str(tmp_path / "m"), str(tmp_path / "e")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"--chunk-frames must be a whole number 0..9999999 (0: whole utterances), not " \
+           f"'{value}'" in r.stderr
+    assert not (tmp_path / "e").exists()
