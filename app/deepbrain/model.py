@@ -227,17 +227,13 @@ def _read_layers_file(path: Path, nnet: Nnet | None) -> tuple[int, ...] | None:
 
 
 def _read_phones(path: Path) -> tuple[str, ...] | None:
-    """A Kaldi symbol table ``sym id`` with ids 0..N-1; the symbols in id order."""
+    """The model's ``phones.txt`` (read as build-map and evaluate read it) with ids 0..N-1;
+    the symbols in id order."""
+    from .maps.labels import read_symbol_table
+
     if not path.is_file():
         return None
-    table: dict[int, str] = {}
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise ModelError(f"{path}: line {n} is not 'symbol id'")
-        table[int(parts[1])] = parts[0]
+    table = read_symbol_table(path)
     if sorted(table) != list(range(len(table))):
         raise ModelError(f"{path}: ids are not 0..{len(table) - 1} without gaps")
     return tuple(table[i] for i in range(len(table)))
