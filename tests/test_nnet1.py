@@ -163,6 +163,31 @@ def test_truncated_binary_file_is_a_clean_error(golden, tmp_path, cut):
         read_nnet(p)
 
 
+@pytest.mark.parametrize("cut", [None, 1 << 20, (1 << 20) + 7, -10, -1])
+def test_files_read_through_a_memory_map(tmp_path, cut):
+    """Files of 1 MB and more are read through a memory map: the same network, and a
+    truncated one is the same clean error."""
+    from deepbrain.kaldi_formats import MAP_FROM
+    from deepbrain.nnet1 import AffineTransform, Sigmoid
+
+    rng = np.random.default_rng(0)
+    big = Nnet((AffineTransform(600, 600, linearity=rng.standard_normal((600, 600)).astype(
+        np.float32), bias=np.zeros(600, np.float32)), Sigmoid(600, 600)))
+    whole = tmp_path / "whole.nnet"
+    write_nnet(big, whole)
+    data = whole.read_bytes()
+    assert len(data) > MAP_FROM
+    if cut is None:
+        got = read_nnet(whole)
+        assert np.array_equal(got.components[0].linearity, big.components[0].linearity)
+        assert got.components[0].linearity.flags.writeable  # a copy, not the mapped file
+        return
+    p = tmp_path / "cut.nnet"
+    p.write_bytes(data[:cut])
+    with pytest.raises(FormatError, match="cut.nnet"):
+        read_nnet(p)
+
+
 def test_empty_and_missing_files(tmp_path):
     (tmp_path / "e").write_bytes(b"")
     with pytest.raises(FormatError, match="no nnet1 components"):
