@@ -424,7 +424,7 @@ merge() {  # merge per-job scp files into one, sorted like Kaldi tables, with ab
 }
 utts_in() {  # the utterances of a table (the chunked ones' <utt>-cNNNNNNN entries once each)
   if [ "$2" = chunked ]; then
-    awk '{ sub(/-c[0-9][0-9][0-9][0-9][0-9][0-9][0-9]$/, "", $1); print $1 }' "$1.scp" | uniq
+    awk '{ sub(/-c[0-9][0-9][0-9][0-9][0-9][0-9][0-9]$/, "", $1); print $1 }' "$1.scp" | sort -u
   else
     awk '{print $1}' "$1.scp"
   fi
@@ -596,13 +596,16 @@ fi
 # Every utterance must have every requested layer.
 check=("${wanted[@]/#/layer}")
 $write_output && check+=(output)
-chunked=
-[ "$chunk_frames" -eq 0 ] || chunked=chunked
+chunked= pieces_wanted=0
+if [ "$chunk_frames" -gt 0 ]; then
+  chunked=chunked
+  pieces_wanted=$(for j in $(seq "$nj"); do cat "chunks.$j.scp"; done | wc -l)
+fi
 for name in "${check[@]}"; do
   complete "$name" "" $chunked
   if [ -n "$chunked" ]; then  # and every piece of each
-    n=$(wc -l < "$name.scp") want=$(for j in $(seq "$nj"); do cat "chunks.$j.scp"; done | wc -l)
-    [ "$n" -eq "$want" ] || die "$name has $n of $want chunks; see $dir/log"
+    n=$(wc -l < "$name.scp")
+    [ "$n" -eq "$pieces_wanted" ] || die "$name has $n of $pieces_wanted chunks; see $dir/log"
   fi
 done
 printf '%s\n' "${wanted[@]}" > layers

@@ -38,12 +38,16 @@ def reader_gone() -> bool:
         poll = select.poll()
         poll.register(fd, select.POLLOUT)
         if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
+            _to_devnull(fd)
             gone = True
     return gone
 
+
+def _to_devnull(fd: int) -> None:
+    """Point file descriptor ``fd`` at /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 class StdoutError(OSError):
@@ -58,16 +62,15 @@ class GuardedStdout:
         self._stream = stream
 
     def write(self, text):
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            raise StdoutError(e.errno, e.strerror) from None
+        return self._guarded(self._stream.write, text)
 
     def flush(self):
+        return self._guarded(self._stream.flush)
+
+    @staticmethod
+    def _guarded(call, *args):
         try:
-            return self._stream.flush()
+            return call(*args)
         except BrokenPipeError:
             raise
         except OSError as e:
@@ -84,9 +87,7 @@ def silence_stdout() -> None:
         fd = sys.__stdout__.fileno()
     except (AttributeError, OSError, ValueError):
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    _to_devnull(fd)
     try:
         sys.__stdout__.flush()
     except OSError:

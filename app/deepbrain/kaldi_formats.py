@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -41,8 +42,8 @@ class KaldiStream:
     def open(cls, path: str | os.PathLike) -> "KaldiStream":
         try:
             with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < MAP_FROM or not Path(path).is_file():
+                st = os.fstat(f.fileno())
+                if st.st_size < MAP_FROM or not stat.S_ISREG(st.st_mode):
                     data = f.read()
                 else:  # a network's matrices are copied out of the file's pages once
                     data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)

@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 import kaldiio
 import numpy as np
 
-from ..arkstream import open_matrix, scp_entries
+from ..arkstream import matrix_at, open_matrix, scp_entries
 from ..artefacts import (Activations, CancelHook, Chunk, Progress, ProgressHook, Request,
                          Utterance, check_cancel, collect, first_nonfinite, nonfinite_error)
 from ..audio import open_for_model
@@ -465,7 +465,7 @@ def _stream_results(exp: Path, ids: dict[str, str], model: Model, request: Reque
         whole = {"cmvn": np.array(st.pop("cmvn"))} if "cmvn" in st else {}
         mine = pieces[safe]
         last = layers[min(layers)][mine[-1][1]] if layers else output[mine[-1][1]]
-        total = mine[-1][0] + open_matrix(*last).shape[0]
+        total = mine[-1][0] + matrix_at(*last)[1]  # the last piece's start + its rows
         # The recipe ran the network on KALDI_CHUNK frames at a time (<utt>-c<first frame>
         # entries); their rows are handed on as read-only views of Kaldi's arks (memory-
         # mapped: no copy; the mapping outlives the work dir's removal). They need no NaN
@@ -525,9 +525,13 @@ def _nonfinite_failure(exp: Path, ids: dict[str, str], model: Model) -> Deepbrai
     whose check fired (``forward.layerK`` -> layer K, frame unknown)."""
     for log in sorted((exp / "log").glob("*.log")):
         m = _KALDI_NAN.search(log.read_text(errors="replace"))
-        piece = _CHUNK_KEY.match(m.group(1)) if m else None
-        safe = piece.group(1) if piece and piece.group(1) in ids else m and m.group(1)
-        if safe in ids:  # the utterance, or the piece of it (<utt>-cNNNNNNN) that stopped
+        if m is None:
+            continue
+        safe = m.group(1)  # the utterance, or the piece of it (<utt>-cNNNNNNN) that stopped
+        piece = _CHUNK_KEY.match(safe)
+        if piece and piece.group(1) in ids:
+            safe = piece.group(1)
+        if safe in ids:
             found = _first_nonfinite_stage(exp, safe)
             if found is None:
                 fired = re.match(r"forward\.(layer\d+|output|input)\.", log.name)

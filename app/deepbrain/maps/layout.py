@@ -6,8 +6,9 @@ with PCA initialisation the seed would change nothing; on the seed system's laye
 both keep the same share of neighbours, 0.39-0.40), so the same patterns and seed give the
 same map and another seed another, equally good one. It runs ``ITERATIONS`` steps (250
 early-exaggerated, then 250): on the demo model's layers, KL divergence within 2 % and the
-same neighbour keeping as scikit-learn's default of 1000, in half the time. Delaunay is scipy's Qhull with joggling (``QJ``),
-which keeps every unit a vertex even where two units' patterns coincide.
+same neighbour keeping as scikit-learn's default of 1000, in half the time. Delaunay is
+scipy's Qhull with joggling (``QJ``), which keeps every unit a vertex even where two units'
+patterns coincide.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ class CorpusStats:
             if order.size:
                 self.sums[k][:, present] += np.add.reduceat(acts[order], starts, axis=0,
                                                             dtype=np.float64).T
-        for p in present:
-            rows = frames[labels == p]
+        # each phone's frames in time order (the sort is stable), for the reservoirs
+        for p, rows in zip(present, np.split(order, starts[1:])):
             slots, take = self._slots(int(p), rows.size)
             for k, acts in layers.items():
                 self.samples[k][p, slots] = acts[rows[take]]
