@@ -10,7 +10,9 @@ go into the script; the process gets an argument list, no shell.
 Voices (Debian packages; see :data:`VOICES` for licences): ``kal_diphone``
 (``festvox-kallpc16k``) and ``ked_diphone`` (``festvox-kdlpc16k``), diphone voices cut from
 recordings of two American men, 16 kHz; ``cmu_us_slt_arctic_hts`` (``festvox-us-slt-hts``),
-a statistical (HTS) voice trained on an American woman's ARCTIC recordings, 32 kHz.
+a statistical (HTS) voice trained on an American woman's ARCTIC recordings, 32 kHz;
+``rab_diphone`` (``festvox-rablpc16k``), a diphone voice cut from a British man's
+recordings, whose MRPA phones are mapped by :data:`.phones.MRPA_TO_ARPABET`.
 Prosody: ``Duration_Stretch`` for the rate, and for the diphone voices the target F0 mean
 and spread of their linear-regression intonation.
 """
@@ -28,13 +30,17 @@ import numpy as np
 from ..audio import read_wav
 from ..errors import DeepbrainError
 from .errors import CorpusError
+from .phones import MRPA_TO_ARPABET
 from .timeline import Timeline, from_arpabet
 
 PROGRAM = "festival"
-INSTALL = "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+INSTALL = ("apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts "
+           "festvox-rablpc16k")
 VOICE_DIRS = {"kal_diphone": "english/kal_diphone", "ked_diphone": "english/ked_diphone",
-              "cmu_us_slt_arctic_hts": "us/cmu_us_slt_arctic_hts"}
-DIPHONE = ("kal_diphone", "ked_diphone")
+              "cmu_us_slt_arctic_hts": "us/cmu_us_slt_arctic_hts",
+              "rab_diphone": "english/rab_diphone"}
+DIPHONE = ("kal_diphone", "ked_diphone", "rab_diphone")
+MRPA_VOICES = frozenset({"rab_diphone"})
 VOICES_ROOT = Path("/usr/share/festival/voices")
 TIMEOUT_S = 600
 
@@ -127,6 +133,8 @@ def synthesize(jobs: Sequence[FestivalJob], work: Path) -> dict[str, Spoken]:
         except DeepbrainError as e:
             raise CorpusError(f"festival's output for {j.utt_id} is unreadable: {e}") from None
         names, ends = read_segs(segs)
+        if j.voice in MRPA_VOICES:
+            names = [MRPA_TO_ARPABET.get(n, f"mrpa:{n}") for n in names]
         if not names:
             raise CorpusError(f"festival gave no segments for {j.utt_id} ({segs})")
         timeline = from_arpabet(names, ends, f"festival voice {j.voice}")

@@ -62,6 +62,7 @@ class UttResult:
     utt_id: str
     num_samples: int
     phones: np.ndarray  # int32 phone id per frame
+    labelled_by: str = "synth"  # or "aligner" (forced alignment of the text)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,17 @@ ARPABET_TO_TIMIT: dict[str, str] = {
     "+nsn+": "sil", "+spn+": "sil", "+breath+": "sil", "+noise+": "sil",
 }
 
+# Festival's British voices (rab_diphone: the MRPA phone set of the OALD lexicon) -> the
+# ARPAbet names above; r-coloured and centring diphthongs keep their vowel (British English
+# drops the r: "air" e@ -> eh). MRPA's ``uh`` is the vowel of "cup" (ARPAbet ``ah``), not
+# ARPAbet's ``uh`` ("book", MRPA ``u``), so this map is applied first, never mixed.
+MRPA_TO_ARPABET: dict[str, str] = {
+    "#": "pau", "@": "ax", "@@": "er", "a": "ae", "aa": "aa", "ai": "ay", "au": "aw",
+    "e": "eh", "e@": "eh", "ei": "ey", "i": "ih", "i@": "ih", "ii": "iy", "o": "aa",
+    "oi": "oy", "oo": "ao", "ou": "ow", "u": "uh", "u@": "uh", "uh": "ah", "uu": "uw",
+    "h": "hh", **{c: c for c in "p b t d k g f v th dh s z sh zh ch jh m n ng l r w y".split()},
+}
+
 _STRESS_MARKS = "',%="
 
 

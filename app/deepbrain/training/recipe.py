@@ -17,6 +17,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ..corpus.voices import RECIPE as VOICES_RECIPE
 from ..features import transform_feats
 from ..model import load_model
 from ..nnet1 import Nnet
@@ -34,6 +35,7 @@ from .transforms import STATES, Lda, acc_lda, est_lda, frame_classes, make_featu
 
 
 CORPORA = ("voices", "espeak")
+_RECIPES = {"voices": VOICES_RECIPE, "espeak": None}  # corpus.json's "recipe" of each kind
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,9 @@ def _corpus(corpus: Path, config: RecipeConfig, progress, cancel) -> Path:
     info = corpus / "corpus.json"
     if info.is_file():
         made = json.loads(info.read_text())
+        requested = made.get("requested", sum(made.get("utterances", {}).values()))
         if made.get("seed") == config.seed and made.get("kind", "espeak") == config.corpus \
-                and sum(made.get("utterances", {}).values()) == config.utts:
+                and requested == config.utts and made.get("recipe") == _RECIPES[config.corpus]:
             return corpus
     make = make_voices_corpus if config.corpus == "voices" else make_corpus
     make(corpus, config.utts, config.seed, workers=config.workers, progress=progress,
