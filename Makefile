@@ -67,7 +67,7 @@ gui: venv
 # The maps (lda/K) are then built by deepbrain build-map on every 3rd training utterance.
 DEMO_WORK ?= build/demo-work
 demo-model: venv
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet -e '.[train]'
+	@$(BIN)/python -c "import torch, pocketsphinx" 2>/dev/null || $(BIN)/pip install --quiet -e '.[train,align]'
 	rm -rf "$(DEMO_WORK)"
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python scripts/make_demo_model.py --out models/demo --work "$(DEMO_WORK)"

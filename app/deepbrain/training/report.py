@@ -73,8 +73,8 @@ def _header(r: RecipeResult, name: str, real: Mapping | None) -> list[str]:
     c, t = r.config, r.config.train
     spliced = 13 * 7
     voices = r.corpus.kind == "voices"
-    what = ("synthetic speech: espeak-ng, Festival and Flite voices, augmented to sound "
-            "recorded (noise, rooms, microphones, codecs)" if voices else
+    what = ("synthetic speech: espeak-ng, Festival, Flite, RHVoice and Pico voices, "
+            "augmented to sound recorded (noise, rooms, microphones, codecs)" if voices else
             "synthetic speech (espeak-ng)")
     head = [
         f"# The {name} model: a phone-classifying DNN in Kaldi nnet1 format",
@@ -187,11 +187,7 @@ def _voices_data(r: RecipeResult) -> list[str]:
         f"varied), Festival ({versions.get('festival', 'festival')}: diphone voices cut from "
         f"recordings of two American men, and an HTS voice trained on an American woman's "
         f"ARCTIC recordings; duration stretch and F0 varied) and Flite 2.2 (kal16, awb, rms, "
-        f"slt; duration and F0 varied). Phone timings come from each synthesiser: espeak-ng's "
-        f"phoneme events (with the corrections of `deepbrain.corpus.labels`), Festival's and "
-        f"Flite's Segment relation; ARPAbet is folded to TIMIT-39 as Lee & Hon. A stop's "
-        f"closure belongs to the stop (the convention of CMUdict forced aligners such as "
-        f"pocketsphinx, which label the real test speech); pauses are `sil`.",
+        f"slt; duration and F0 varied)" + _untimed_sentence(ci) + ". " + _labels_sentence(ci),
         "",
         *rows,
         "",
@@ -409,8 +405,11 @@ def _files(r: RecipeResult) -> list[str]:
             "--out models/demo --seed 0 --plot"]
         maps_from = "every 3rd utterance of the training corpus"
         needs = ("espeak-ng, libespeak-ng1, wordnet-base, festival, festvox-kallpc16k, "
-                 "festvox-kdlpc16k, festvox-us-slt-hts, flite and ffmpeg (and alsa-utils, "
-                 "klettres-data, ktuberling-data for the real-speech figures)")
+                 "festvox-kdlpc16k, festvox-us-slt-hts, festvox-rablpc16k, flite and ffmpeg, "
+                 "from the non-free section rhvoice, rhvoice-english and libttspico-utils "
+                 "(used when installed; the corpus differs without them), and pocketsphinx "
+                 "(the `align` extra) for the labels (and alsa-utils, klettres-data, "
+                 "ktuberling-data for the real-speech figures)")
     else:
         by_hand = [
             f"python -m deepbrain.corpus CORPUS --utts {sum(r.corpus.utterances.values())} "
@@ -448,6 +447,46 @@ def _files(r: RecipeResult) -> list[str]:
         f"Time taken by the training script: {minutes:.1f} min ({timing}).",
         "",
     ]
+
+
+def _untimed_sentence(ci) -> str:
+    """The voices of Debian non-free that made part of the corpus, if any."""
+    used = {k: v for k, v in ci.raw.get("untimed_voices", {}).items() if v}
+    if not used:
+        return ""
+    names = {"rhvoice": "RHVoice 1.8 ({}: statistical voices trained on CMU ARCTIC "
+                        "recordings)",
+             "pico": "SVOX Pico ({})"}
+    parts = [names.get(k, k + " ({})").format(", ".join(v)) for k, v in used.items()]
+    return (", Festival's British rab_diphone, and from Debian's non-free section "
+            + " and ".join(parts) + "; rate and pitch varied")
+
+
+def _labels_sentence(ci) -> str:
+    """Where the per-frame labels came from."""
+    share = ci.raw.get("words_share")
+    words = (f"{100 * share:.0f} % of the train utterances say 1-3 words of Debian's word "
+             f"list instead of a sentence (the short, carefully spoken recordings users "
+             f"make). " if share else "")
+    if ci.raw.get("labels") != "aligner":
+        return (words + "Phone timings come from each synthesiser: espeak-ng's phoneme "
+                "events (with the corrections of `deepbrain.corpus.labels`), Festival's and "
+                "Flite's Segment relation; ARPAbet is folded to TIMIT-39 as Lee & Hon. A "
+                "stop's closure belongs to the stop (the convention of CMUdict forced "
+                "aligners such as pocketsphinx, which label the real test speech); pauses "
+                "are `sil`.")
+    by = ci.raw.get("labelled_by", {})
+    total = sum(by.values()) or 1
+    left = len(ci.raw.get("left_out", []))
+    return (words + "Every utterance is labelled as the real test speech is: by forced "
+            "alignment of its text on its clean synthetic audio, before augmentation "
+            "(`deepbrain.align`: pocketsphinx's en-us model and the CMU dictionary, ARPAbet "
+            "folded to TIMIT-39 as Lee & Hon; a stop's closure belongs to the stop, pauses "
+            f"are `sil`): {100 * by.get('aligner', 0) / total:.1f} % of the utterances; the "
+            "others, where the alignment failed, keep their synthesiser's own timings "
+            "(espeak-ng's phoneme events, Festival's and Flite's Segment relation). RHVoice "
+            "and Pico give no timings, so they only speak text whose words are all in the "
+            f"dictionary; {left} of their utterances did not align and were left out.")
 
 
 def _licence(r: RecipeResult | None = None) -> list[str]:
