@@ -105,3 +105,48 @@ def test_untimed_sources_only_get_text_the_aligner_knows(tmp_path):
     plain = plan_corpus(400, 5, sentences, tmp_path, ("kal_diphone",))
     assert not {s.source for s in plain} & set(UNTIMED)
     assert [s.text for s in plain] == sentences
+
+
+def _wav_bytes(x: np.ndarray) -> bytes:
+    import io
+    import wave
+
+    b = io.BytesIO()
+    with wave.open(b, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(24000)
+        w.writeframes(x.astype("<i2").tobytes())
+    return b.getvalue()
+
+
+FAKE = {
+    "fails": "echo 'voice data is damaged' >&2; exit 3",
+    "killed": "kill -9 $$",
+    "truncated": "cp \"$0.truncated\" \"$out\"",
+    "empty": "cp \"$0.empty\" \"$out\"",
+    "hangs": "sleep 30",
+}
+WANT = {"fails": "exit 3: voice data is damaged", "killed": "exit -9",
+        "truncated": "unreadable", "empty": "no samples", "hangs": "more than 1 s"}
+
+
+@pytest.mark.parametrize("case", sorted(FAKE))
+def test_a_broken_tts_program_gives_one_clean_error(case, tmp_path, monkeypatch):
+    """RHVoice-test failing, killed by a signal, writing a cut or empty wav, or hanging:
+    a CorpusError naming the utterance and the program, never a traceback or a hang."""
+    prog = tmp_path / "RHVoice-test"
+    prog.write_text("#!/bin/sh\nout=\"\"\nwhile [ $# -gt 0 ]; do [ \"$1\" = -o ] && out=$2; "
+                    f"shift; done\ncat >/dev/null\n{FAKE[case]}\n")
+    prog.chmod(0o755)
+    empty = _wav_bytes(np.zeros(0, np.int16))
+    (tmp_path / "RHVoice-test.empty").write_bytes(empty)
+    (tmp_path / "RHVoice-test.truncated").write_bytes(_wav_bytes(np.ones(800, np.int16))[:30])
+    (tmp_path / "voices" / "bdl").mkdir(parents=True)
+    monkeypatch.setattr(untimed, "RHVOICE", str(prog))
+    monkeypatch.setattr(untimed, "RHVOICE_DATA", tmp_path / "voices")
+    monkeypatch.setattr(untimed, "TIMEOUT_S", 1)
+    with pytest.raises(CorpusError) as e:
+        untimed.synthesize(untimed.UntimedJob("utt-7", "rhvoice", "bdl", "hello there"))
+    msg = str(e.value)
+    assert "\n" not in msg and "utt-7" in msg and WANT[case] in msg, msg

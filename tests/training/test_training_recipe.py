@@ -124,3 +124,26 @@ def test_labels_that_do_not_fit_the_frames_are_an_error(tmp_path):
     (tmp_path / "phones.scp").unlink()
     with pytest.raises(TrainingError, match="missing .*phones.scp"):
         read_split(tmp_path)
+
+
+def test_a_corpus_of_another_recipe_is_made_again(tmp_path, monkeypatch):
+    """The work dir's corpus is reused only when corpus.json says it is this kind, seed,
+    requested size and recipe: an older recipe's corpus (other voices, other labels) is
+    not silently trained on."""
+    import json
+
+    from deepbrain.corpus import voices
+    from deepbrain.training.recipe import RecipeConfig, _corpus
+
+    made = []
+    monkeypatch.setattr(voices, "make_voices_corpus", lambda *a, **k: made.append(a))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    config = RecipeConfig(utts=40, seed=3)
+    info = {"kind": "voices", "seed": 3, "utterances": {"train": 35, "test": 4},
+            "requested": 40, "recipe": voices.RECIPE}
+    for recipe, remade in ((voices.RECIPE, False), (voices.RECIPE - 1, True), (None, True)):
+        (corpus / "corpus.json").write_text(json.dumps({**info, "recipe": recipe}))
+        made.clear()
+        assert _corpus(corpus, config, None, None) == corpus
+        assert bool(made) == remade, recipe
