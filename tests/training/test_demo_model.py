@@ -54,7 +54,8 @@ def test_examples_run_through_the_numpy_engine_and_are_recognised(numpy_acts):
         assert acts.output.shape == (y.size, 39)
         assert all(acts.layers[k].shape == (y.size, UNITS) for k in LAYERS)
         accuracy = (acts.output.argmax(axis=1) == y).mean()
-        assert accuracy > 0.75, utt  # measured 77.3 to 90.9 % (models/demo/README.md)
+        # measured 66.0 to 77.9 % against the aligner's labels (models/demo/README.md)
+        assert accuracy > 0.6, utt
         assert f"{100 * accuracy:.1f} %" in (DEMO / "README.md").read_text()
 
 

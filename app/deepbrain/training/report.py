@@ -185,9 +185,10 @@ def _voices_data(r: RecipeResult) -> list[str]:
         f"audio, {TEXT_SOURCES.get(ci.text_source, ci.text_source)}, spoken by "
         f"espeak-ng {ci.espeak_ng_version} (en-us and its variants; rate, pitch, range "
         f"varied), Festival ({versions.get('festival', 'festival')}: diphone voices cut from "
-        f"recordings of two American men, and an HTS voice trained on an American woman's "
-        f"ARCTIC recordings; duration stretch and F0 varied) and Flite 2.2 (kal16, awb, rms, "
-        f"slt; duration and F0 varied)" + _untimed_sentence(ci) + ". " + _labels_sentence(ci),
+        f"recordings of two American men{_rab(ci)}, and an HTS voice trained on an American "
+        f"woman's ARCTIC recordings; duration stretch and F0 varied), Flite 2.2 (kal16, awb, "
+        f"rms, slt; duration and F0 varied)" + _untimed_sentence(ci) + ". "
+        + _labels_sentence(ci),
         "",
         *rows,
         "",
@@ -263,9 +264,10 @@ def _real(real: Mapping | None, pictures: Mapping[str, str]) -> list[str]:
         "forced alignment of its transcript (`deepbrain align`: pocketsphinx's en-us model "
         "and the CMU dictionary, ARPAbet folded to TIMIT-39) and scores the model with "
         "`deepbrain evaluate` (a frame is right when the largest output is its label). "
-        "None of them is in the training data; alsa-utils' 8 clips are the dev set (model "
-        "choices were compared on them and on the held-out synthetic voices), the other "
-        "sources were scored only for this table.",
+        "None of them is in the training data. They are a development set, not an "
+        "untouched test: model choices were compared on the held-out synthetic voices and on "
+        "these clips (alsa-utils' 8 first; since the pilots of 2026-12-05, all 171), so the "
+        "figures may flatter a little.",
         "",
         *rows,
         "",
@@ -449,6 +451,11 @@ def _files(r: RecipeResult) -> list[str]:
     ]
 
 
+def _rab(ci) -> str:
+    voices = ci.raw.get("festival_voices", [])
+    return " (and a British man: rab_diphone)" if "rab_diphone" in voices else ""
+
+
 def _untimed_sentence(ci) -> str:
     """The voices of Debian non-free that made part of the corpus, if any."""
     used = {k: v for k, v in ci.raw.get("untimed_voices", {}).items() if v}
@@ -458,8 +465,8 @@ def _untimed_sentence(ci) -> str:
                         "recordings)",
              "pico": "SVOX Pico ({})"}
     parts = [names.get(k, k + " ({})").format(", ".join(v)) for k, v in used.items()]
-    return (", Festival's British rab_diphone, and from Debian's non-free section "
-            + " and ".join(parts) + "; rate and pitch varied")
+    return (" and, from Debian's non-free section, " + " and ".join(parts)
+            + " (rate and pitch varied)")
 
 
 def _labels_sentence(ci) -> str:
@@ -486,7 +493,9 @@ def _labels_sentence(ci) -> str:
             "others, where the alignment failed, keep their synthesiser's own timings "
             "(espeak-ng's phoneme events, Festival's and Flite's Segment relation). RHVoice "
             "and Pico give no timings, so they only speak text whose words are all in the "
-            f"dictionary; {left} of their utterances did not align and were left out.")
+            f"dictionary; {left} of their utterances did not align and were left out. The "
+            "held-out test voices are labelled the same way, so the test figures are not "
+            "comparable with those of models tested on the synthesisers' own timings.")
 
 
 def _licence(r: RecipeResult | None = None) -> list[str]:
