@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             sum(len(v) for k, v in _clips().items() if k in dirs)
         results[source] = r
     (out / "real-speech.json").write_text(json.dumps(
-        {k: {kk: vv for kk, vv in v.items() if kk not in ("confusion", "phones")}
+        {k: {kk: vv for kk, vv in v.items() if kk not in ("confusion", "phones", "model")}
          for k, v in results.items()}, indent=1) + "\n")
     for source, r in results.items():
         print(f"{source:<15} {r['utterances']:4d} utts  speech {100 * r['speech_accuracy']:5.1f} %"
