@@ -62,7 +62,9 @@ gui: venv
 # Regenerate models/demo from nothing (time on 2 busy cores: see README.md). The trainer is
 # PyTorch on the CPU (the train extra, torch 2.13.0), one thread, like the BLAS: the same
 # machine then gives byte-identical model files. Needs Debian's espeak-ng libespeak-ng1
-# wordnet-base festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts flite ffmpeg,
+# wordnet-base wamerican festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+# festvox-rablpc16k flite ffmpeg, from the non-free section rhvoice rhvoice-english
+# libttspico-utils (used when installed), pocketsphinx (the align extra: the corpus's labels),
 # and for the real-speech figures alsa-utils klettres-data ktuberling-data (evaluation only).
 # The maps (lda/K) are then built by deepbrain build-map on every 3rd training utterance.
 DEMO_WORK ?= build/demo-work
