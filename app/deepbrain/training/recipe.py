@@ -56,7 +56,7 @@ class RecipeConfig:
     context: int = 5           # the feature transform's splice: -5..5
     valid_share: float = 0.05  # of the train utterances, for the learning-rate schedule
     copies: int = 4            # per train utterance: the original and copies - 1 perturbed
-    train: TrainConfig = TrainConfig(epochs=8, backend="torch")
+    train: TrainConfig = TrainConfig(epochs=12, backend="torch", dropout=0.2)
     examples: int = 4          # one per held-out voice
     example_seconds: float = 3.0
     per_phone: int = 100       # frames per phone for the selectivity test
