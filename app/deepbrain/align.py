@@ -139,6 +139,12 @@ def _aligner() -> _Aligner:
         return _ALIGNER
 
 
+def missing_words(words: Sequence[str]) -> list[str]:
+    """The words the pronouncing dictionary lacks, sorted (the process's one decoder is made
+    on first use: call this before forking to share it)."""
+    return _aligner().missing(words)
+
+
 def words_of(text: str) -> list[str]:
     """The words of a transcript as the dictionary spells them: lower case, punctuation
     dropped, hyphenated words split (``"Don't stop-watch!"`` → ``don't stop watch``)."""

@@ -354,14 +354,16 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
     espeak.check_variants(espeak.VARIANTS, eng.data_dir)
     voices_f = festival.available_voices()
     sentences = corpus_sentences(num_utts + BABBLE_UTTS, seed)
-    align = labels == "aligner"
+    use_aligner = labels == "aligner"
     speakable = None
-    if align:
-        from .. import align as aligner
+    if use_aligner:
+        from ..align import missing_words, words_of
 
-        decoder = aligner._aligner()  # made in the parent: every fork shares it
-        speakable = lambda text: not decoder.missing(aligner.words_of(text))  # noqa: E731
-    untimed_v = {s: untimed.voices(s) for s in UNTIMED} if align else {}
+        missing_words([])  # the decoder is made here, in the parent: every fork shares it
+
+        def speakable(text: str) -> bool:
+            return not missing_words(words_of(text))
+    untimed_v = {s: untimed.voices(s) for s in UNTIMED} if use_aligner else {}
     words = [w for w in dictionary_words() if speakable is None or speakable(w)]
     tmp = _prepare_out_dir(out_dir, force)
     try:
@@ -372,9 +374,13 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
         babble = _babble(sentences.items[num_utts:])
         hook = None if progress is None else \
             (lambda done, total, i: progress(Progress("synth", done, total, specs[i].utt_id)))
-        made = fork_map(_Renderer(fest, babble, align), specs, workers, hook, cancel)
+        made = fork_map(_Renderer(fest, babble, use_aligner), specs, workers, hook, cancel)
         left_out = [s.utt_id for s, r in zip(specs, made) if r is None]
-        specs, results = zip(*[(s, r) for s, r in zip(specs, made) if r is not None])
+        kept = [(s, r) for s, r in zip(specs, made) if r is not None]
+        if not kept:
+            raise CorpusError(f"none of the {num_utts} utterances could be labelled; check "
+                              f"the aligner with deepbrain align")
+        specs, results = (list(x) for x in zip(*kept))
         counts = _write_splits(tmp, out_dir, specs, results)
         phone_frames = np.zeros(len(PHONES), dtype=np.int64)
         for r in results:
