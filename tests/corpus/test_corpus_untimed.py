@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from support import wav_bytes
+
 from deepbrain.corpus import festival, untimed
 from deepbrain.corpus.errors import CorpusError
 from deepbrain.corpus.phones import MRPA_TO_ARPABET, PHONES, arpabet_to_timit
@@ -107,19 +109,6 @@ def test_untimed_sources_only_get_text_the_aligner_knows(tmp_path):
     assert [s.text for s in plain] == sentences
 
 
-def _wav_bytes(x: np.ndarray) -> bytes:
-    import io
-    import wave
-
-    b = io.BytesIO()
-    with wave.open(b, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(24000)
-        w.writeframes(x.astype("<i2").tobytes())
-    return b.getvalue()
-
-
 FAKE = {
     "fails": "echo 'voice data is damaged' >&2; exit 3",
     "killed": "kill -9 $$",
@@ -139,9 +128,9 @@ def test_a_broken_tts_program_gives_one_clean_error(case, tmp_path, monkeypatch)
     prog.write_text("#!/bin/sh\nout=\"\"\nwhile [ $# -gt 0 ]; do [ \"$1\" = -o ] && out=$2; "
                     f"shift; done\ncat >/dev/null\n{FAKE[case]}\n")
     prog.chmod(0o755)
-    empty = _wav_bytes(np.zeros(0, np.int16))
-    (tmp_path / "RHVoice-test.empty").write_bytes(empty)
-    (tmp_path / "RHVoice-test.truncated").write_bytes(_wav_bytes(np.ones(800, np.int16))[:30])
+    (tmp_path / "RHVoice-test.empty").write_bytes(wav_bytes(np.zeros(0, np.int16), 24000))
+    (tmp_path / "RHVoice-test.truncated").write_bytes(
+        wav_bytes(np.ones(800, np.int16), 24000)[:30])
     (tmp_path / "voices" / "bdl").mkdir(parents=True)
     monkeypatch.setattr(untimed, "RHVOICE", str(prog))
     monkeypatch.setattr(untimed, "RHVOICE_DATA", tmp_path / "voices")
