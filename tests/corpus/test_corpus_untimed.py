@@ -139,3 +139,18 @@ def test_a_broken_tts_program_gives_one_clean_error(case, tmp_path, monkeypatch)
         untimed.synthesize(untimed.UntimedJob("utt-7", "rhvoice", "bdl", "hello there"))
     msg = str(e.value)
     assert "\n" not in msg and "utt-7" in msg and WANT[case] in msg, msg
+
+
+def test_an_unknown_mrpa_phone_is_named(tmp_path, monkeypatch):
+    """A British voice's segment outside the MRPA map: one CorpusError naming the phone and
+    the table to extend, not a KeyError or a silent wrong label."""
+    work = tmp_path / "work"
+    (tmp_path / "u.wav").write_bytes(wav_bytes(np.zeros(1600, np.int16)))
+    prog = tmp_path / "festival"
+    prog.write_text(f"#!/bin/sh\nd=$(dirname \"$2\")\ncp \"{tmp_path}/u.wav\" \"$d/u.wav\"\n"
+                    "printf '#\\n0.05 100 #\\n0.08 100 qq\\n0.1 100 #\\n' > \"$d/u.segs\"\n")
+    prog.chmod(0o755)
+    monkeypatch.setattr(festival, "PROGRAM", str(prog))
+    with pytest.raises(CorpusError,
+                       match=r"rab_diphone produced MRPA phone\(s\) 'qq'.*MRPA_TO_ARPABET"):
+        festival.synthesize([festival.FestivalJob("u", "rab_diphone", "hi")], work)

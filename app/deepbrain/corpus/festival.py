@@ -134,7 +134,12 @@ def synthesize(jobs: Sequence[FestivalJob], work: Path) -> dict[str, Spoken]:
             raise CorpusError(f"festival's output for {j.utt_id} is unreadable: {e}") from None
         names, ends = read_segs(segs)
         if j.voice in MRPA_VOICES:
-            names = [MRPA_TO_ARPABET.get(n, f"mrpa:{n}") for n in names]
+            unknown = sorted({n for n in names if n not in MRPA_TO_ARPABET})
+            if unknown:
+                raise CorpusError(f"festival voice {j.voice} produced MRPA phone(s) "
+                                  f"{', '.join(map(repr, unknown))}, which the map does not "
+                                  f"know; add them to deepbrain.corpus.phones.MRPA_TO_ARPABET")
+            names = [MRPA_TO_ARPABET[n] for n in names]
         if not names:
             raise CorpusError(f"festival gave no segments for {j.utt_id} ({segs})")
         timeline = from_arpabet(names, ends, f"festival voice {j.voice}")
