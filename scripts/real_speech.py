@@ -131,6 +131,34 @@ def pooled(dirs: dict[str, Path], work: Path) -> Path:
     return d
 
 
+def reference(d: Path) -> dict:
+    """For scale: how often pocketsphinx's own en-us model (trained on real speech),
+    decoding a phone loop without the transcript, names the aligned phone of a frame
+    (``deepbrain.align.recognise_phones``; speech and silence frames as evaluate counts)."""
+    import kaldiio
+    import numpy as np
+
+    from deepbrain.align import recognise_phones
+    from deepbrain.audio import read_wav
+    from deepbrain.maps.labels import read_symbol_table
+
+    table = read_symbol_table(d / "phones.txt")
+    labels = kaldiio.load_scp(str(d / "phones.scp"))
+    right = {"speech": 0, "silence": 0}
+    total = {"speech": 0, "silence": 0}
+    for line in (d / "wav.scp").read_text().splitlines():
+        utt, wav = line.split(maxsplit=1)
+        truth = [table[int(i)] for i in labels[utt]]
+        heard = [s.phone for s in recognise_phones(read_wav(wav), utt)
+                 for _ in range(s.end - s.start)]
+        for t, h in zip(truth, heard):
+            k = "silence" if t == "sil" else "speech"
+            total[k] += 1
+            right[k] += t == h
+    return {f"{k}_accuracy": right[k] / total[k] if total[k] else float("nan")
+            for k in total}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=ROOT / "models" / "demo")
@@ -164,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(js.read_text())
         r["clips"] = len(_clips().get(source, [])) if source != "all" else \
             sum(len(v) for k, v in _clips().items() if k in dirs)
+        r["pocketsphinx"] = reference(d)
         results[source] = r
     (out / "real-speech.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk not in ("confusion", "phones", "model")}
@@ -171,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     for source, r in results.items():
         print(f"{source:<15} {r['utterances']:4d} utts  speech {100 * r['speech_accuracy']:5.1f} %"
               f" of {r['speech_frames']:6d}  silence {100 * r['silence_accuracy']:5.1f} % of "
-              f"{r['silence_frames']:6d}")
+              f"{r['silence_frames']:6d}  (pocketsphinx's phone loop: speech "
+              f"{100 * r['pocketsphinx']['speech_accuracy']:.1f} %, silence "
+              f"{100 * r['pocketsphinx']['silence_accuracy']:.1f} %)")
     return 0
 
 

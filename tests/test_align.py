@@ -257,3 +257,39 @@ def test_an_alignment_does_not_depend_on_what_was_aligned_before(synthetic_wav):
         if (ALSA / f"{name}.wav").is_file():
             align_audio(read_wav(ALSA / f"{name}.wav"), name.replace("_", " "))
     assert align_audio(audio, "The cat sat on the mat.") == alone
+
+
+def test_the_phone_loop_hears_most_of_a_clear_clip_and_covers_every_frame(synthetic_wav):
+    audio = read_wav(synthetic_wav)
+    heard = align.recognise_phones(audio, "cat")
+    n = align.num_frames(audio.samples.size, audio.sample_rate)
+    _check_cover(heard, n)
+    aligned = align_audio(audio, SENTENCE, "cat")
+    frames = lambda segs: [s.phone for s in segs for _ in range(s.num_frames)]  # noqa: E731
+    agree = np.mean([a == b for a, b in zip(frames(heard), frames(aligned))])
+    assert 0.4 < agree < 1.0   # a yardstick that hears, and is not the alignment
+    assert align.recognise_phones(audio, "cat") == heard   # dithered with a fixed seed
+
+
+def test_the_phone_loop_hears_a_real_voice():
+    wav = ALSA / "Front_Center.wav"
+    if not wav.is_file():
+        pytest.skip("alsa-utils is not installed (apt-get install alsa-utils): no real clip")
+    heard = [s.phone for s in align.recognise_phones(read_wav(wav)) if s.phone != "sil"]
+    assert {"n", "t", "s", "eh", "er"} <= set(heard)   # "(f)ront center"
+
+
+@pytest.mark.parametrize("samples, match", [
+    (np.zeros(0), "no samples"), (np.full(16000, np.nan), "NaN"),
+    (np.zeros(800), "too short"), (np.zeros((2, 16000)), "no samples")])
+def test_the_phone_loop_refuses_unusable_audio(samples, match):
+    with pytest.raises(AlignError, match=f"odd.wav: .*{match}"):
+        align.recognise_phones(Audio(samples, 16000, "odd.wav", as_on_disk=False))
+
+
+def test_the_phone_loop_without_pocketsphinx_names_the_fix(monkeypatch, synthetic_wav):
+    monkeypatch.setattr(align, "_LOOP", None)
+    monkeypatch.setattr(align, "why_unavailable", lambda: "pocketsphinx is not installed: "
+                                                          + align.INSTALL)
+    with pytest.raises(AlignError, match=r"not installed: pip install 'deepbrain\[align\]'"):
+        align.recognise_phones(read_wav(synthetic_wav))

@@ -168,18 +168,7 @@ def align_audio(audio: Audio, text: str, utt_id: str = "") -> list[PhoneSegment]
     from .corpus.phones import arpabet_to_timit
 
     name = utt_id or audio.source or "the audio"
-    samples = np.asarray(audio.samples)
-    if samples.ndim != 1 or samples.size == 0:
-        raise AlignError(f"{name}: no samples to align; record or choose another file")
-    if not np.all(np.isfinite(samples)):
-        raise AlignError(f"{name}: the audio holds NaN or infinite samples; re-export it")
-    seconds = samples.size / audio.sample_rate
-    if seconds < MIN_SECONDS:
-        raise AlignError(f"{name}: {seconds:.3f} s of audio is too short to align (at least "
-                         f"{MIN_SECONDS} s)")
-    if seconds > MAX_SECONDS:
-        raise AlignError(f"{name}: {seconds:.0f} s is too long for one alignment (at most "
-                         f"{MAX_SECONDS:.0f} s); cut it into utterances (sox ... trim)")
+    seconds = _check_audio(audio, name)
     words = words_of(text)
     if not words:
         raise AlignError(f"{name}: the transcript has no words to align; give the words "
@@ -196,7 +185,7 @@ def align_audio(audio: Audio, text: str, utt_id: str = "") -> list[PhoneSegment]
         raise AlignError(f"{name}: word(s) not in the pronouncing dictionary: {shown}; "
                          f"respell them as dictionary words (numbers as words) or leave "
                          f"them out of the text")
-    n_frames = num_frames(samples.size, audio.sample_rate)
+    n_frames = num_frames(np.asarray(audio.samples).size, audio.sample_rate)
     if audio.sample_rate != SAMPLE_RATE:
         audio = resample(audio, SAMPLE_RATE)
     phones = aligner.phones(np.asarray(audio.samples, dtype=np.float64), words)
@@ -211,6 +200,78 @@ def align_audio(audio: Audio, text: str, utt_id: str = "") -> list[PhoneSegment]
                              f"map does not know (deepbrain.corpus.phones.ARPABET_TO_TIMIT)")
         segments.append(PhoneSegment(label, start, start + max(length, 1)))
     return _cover(segments, n_frames)
+
+
+def _check_audio(audio: Audio, name: str) -> float:
+    """The audio's length in seconds; AlignError unless it is mono, finite, 0.1-600 s."""
+    samples = np.asarray(audio.samples)
+    if samples.ndim != 1 or samples.size == 0:
+        raise AlignError(f"{name}: no samples to align; record or choose another file")
+    if not np.all(np.isfinite(samples)):
+        raise AlignError(f"{name}: the audio holds NaN or infinite samples; re-export it")
+    seconds = samples.size / audio.sample_rate
+    if seconds < MIN_SECONDS:
+        raise AlignError(f"{name}: {seconds:.3f} s of audio is too short to align (at least "
+                         f"{MIN_SECONDS} s)")
+    if seconds > MAX_SECONDS:
+        raise AlignError(f"{name}: {seconds:.0f} s is too long for one alignment (at most "
+                         f"{MAX_SECONDS:.0f} s); cut it into utterances (sox ... trim)")
+    return seconds
+
+
+_LOOP = None
+_LOOP_LOCK = threading.Lock()
+
+
+def recognise_phones(audio: Audio, utt_id: str = "") -> list[PhoneSegment]:
+    """The phones pocketsphinx hears in ``audio`` without a transcript: its en-us model
+    decoding a phone loop with its phone bigram (``allphone``, pocketsphinx's defaults),
+    folded to TIMIT-39 and covering every frame as :func:`align_audio`'s output does.
+
+    A yardstick, not a labeller: how often a model trained on real speech, with a phone
+    grammar, names the phone the alignment (which knew the words) puts on a frame.
+    """
+    global _LOOP
+    from .corpus.phones import arpabet_to_timit
+
+    name = utt_id or audio.source or "the audio"
+    _check_audio(audio, name)
+    n_frames = num_frames(np.asarray(audio.samples).size, audio.sample_rate)
+    if audio.sample_rate != SAMPLE_RATE:
+        audio = resample(audio, SAMPLE_RATE)
+    samples = np.asarray(audio.samples, dtype=np.float64)
+    noise = np.random.default_rng(0).standard_normal(samples.size) * DITHER
+    pcm = np.clip(np.rint(samples + noise), -32768, 32767).astype("<i2").tobytes()
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = _phone_loop()
+        _LOOP.reinit_feat()   # as the aligner: nothing carries over from the audio before
+        _LOOP.start_utt()
+        _LOOP.process_raw(pcm, full_utt=True)
+        _LOOP.end_utt()
+        found = [(s.word, int(s.start_frame), int(s.end_frame) + 1) for s in _LOOP.seg()]
+    segments = []
+    for arpa, start, end in found:
+        label = "sil" if arpa.startswith(("+", "<")) else arpabet_to_timit(arpa)
+        if label is None:
+            raise AlignError(f"{name}: pocketsphinx heard phone {arpa!r}, which the TIMIT-39 "
+                             f"map does not know (deepbrain.corpus.phones.ARPABET_TO_TIMIT)")
+        segments.append(PhoneSegment(label, start, end))
+    return _cover(segments, n_frames)
+
+
+def _phone_loop():
+    """A pocketsphinx decoder of phones (``allphone``: the en-us model with its phone
+    bigram), pocketsphinx's default settings otherwise."""
+    reason = why_unavailable()
+    if reason:
+        raise AlignError(reason)
+    from pocketsphinx import Decoder, get_model_path
+
+    lm = Path(get_model_path()) / "en-us" / "en-us-phone.lm.bin"
+    if not lm.is_file():
+        raise AlignError(f"pocketsphinx has no phone bigram at {lm}: reinstall it, {INSTALL}")
+    return Decoder(allphone=str(lm), loglevel="FATAL", samprate=SAMPLE_RATE)
 
 
 def _cover(segments: list[PhoneSegment], n: int) -> list[PhoneSegment]:
