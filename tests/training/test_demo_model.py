@@ -78,6 +78,10 @@ def test_readme_real_speech_figures_are_the_measured_ones():
               f"{100 * r['speech_accuracy']:.1f} % | {r['silence_frames']} | " \
               f"{100 * r['silence_accuracy']:.1f} % |"
         assert row in text, source
+        if "pocketsphinx" in r:
+            ref = r["pocketsphinx"]
+            assert f"{row} {100 * ref['speech_accuracy']:.1f} % / " \
+                   f"{100 * ref['silence_accuracy']:.1f} % |" in text, source
 
 
 def test_the_real_dev_set_scores_as_the_readme_says(tmp_path):

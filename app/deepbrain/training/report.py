@@ -97,7 +97,11 @@ def _header(r: RecipeResult, name: str, real: Mapping | None) -> list[str]:
                  f"of real people from Debian packages, labelled by forced alignment): "
                  f"**{_pct(a['speech_accuracy'])} of the speech frames** and "
                  f"**{_pct(a['silence_accuracy'])} of the silence frames** (per source "
-                 f"below).", ""]
+                 f"below)." + (f" For scale: pocketsphinx's own model, trained on real "
+                               f"speech, decoding phones without the transcript, gets "
+                               f"{_pct(a['pocketsphinx']['speech_accuracy'])} and "
+                               f"{_pct(a['pocketsphinx']['silence_accuracy'])} of the same "
+                               f"frames." if "pocketsphinx" in a else ""), ""]
     return head + [
         "## The network",
         "",
@@ -188,7 +192,7 @@ def _voices_data(r: RecipeResult) -> list[str]:
         f"recordings of two American men{_rab(ci)}, and an HTS voice trained on an American "
         f"woman's ARCTIC recordings; duration stretch and F0 varied), Flite 2.2 (kal16, awb, "
         f"rms, slt; duration and F0 varied)" + _untimed_sentence(ci) + ". "
-        + _labels_sentence(ci),
+        + _model_voice_sentence(ci) + _labels_sentence(ci),
         "",
         *rows,
         "",
@@ -250,12 +254,17 @@ def _real(real: Mapping | None, pictures: Mapping[str, str]) -> list[str]:
              "klettres-en_GB": "klettres-data, British English: letter names and words",
              "ktuberling": "ktuberling-data, English: words (body parts, toys, food...)",
              "all": "**all sources**"}
+    ref = all("pocketsphinx" in v for v in real.values())
     rows = ["| source | clips | speech frames | speech accuracy | silence frames | "
-            "silence accuracy |", "|---|---:|---:|---:|---:|---:|"]
+            "silence accuracy |" + (" pocketsphinx's phone loop: speech / silence |"
+                                    if ref else ""),
+            "|---|---:|---:|---:|---:|---:|" + ("---:|" if ref else "")]
     for k, v in real.items():
         rows.append(f"| {names.get(k, k)} | {v['utterances']} | {v['speech_frames']} | "
                     f"{_pct(v['speech_accuracy'])} | {v['silence_frames']} | "
-                    f"{_pct(v['silence_accuracy'])} |")
+                    f"{_pct(v['silence_accuracy'])} |" +
+                    (f" {_pct(v['pocketsphinx']['speech_accuracy'])} / "
+                     f"{_pct(v['pocketsphinx']['silence_accuracy'])} |" if ref else ""))
     out = [
         "## Real speech (never trained on)",
         "",
@@ -269,6 +278,13 @@ def _real(real: Mapping | None, pictures: Mapping[str, str]) -> list[str]:
         "these clips (alsa-utils' 8 first; since the pilots of 2026-12-05, all 171), so the "
         "figures may flatter a little.",
         "",
+        *(["For scale, the last column: pocketsphinx's own en-us model, trained on real "
+           "speech, decoding a phone loop with its phone bigram and without the transcript "
+           "(`deepbrain.align.recognise_phones`, pocketsphinx's default settings), scored "
+           "against the same labels, which its alignment made knowing the words. A model "
+           "that heard real speech in training, with a phone grammar, still names the "
+           "aligned phone of only this share of the speech frames: the labels are one "
+           "alignment's opinion, and short isolated words are hard.", ""] if ref else []),
         *rows,
         "",
     ]
@@ -467,6 +483,19 @@ def _untimed_sentence(ci) -> str:
     parts = [names.get(k, k + " ({})").format(", ".join(v)) for k, v in used.items()]
     return (" and, from Debian's non-free section, " + " and ".join(parts)
             + " (rate and pitch varied)")
+
+
+def _model_voice_sentence(ci) -> str:
+    """The share respoken by the model voice (deepbrain.corpus.hmmvoice), if any."""
+    share = ci.raw.get("model_voice_share")
+    if not share:
+        return ""
+    return (f"{100 * share:.0f} % of the train utterances were then said again by the model "
+            "voice (`deepbrain.corpus.hmmvoice`, `pocketsphinx` in the table): each "
+            "triphone state's spectrum drawn from pocketsphinx's en-us acoustic model, a "
+            "GMM-HMM trained on many real speakers, imposed on pulses at a drawn F0 and "
+            "noise, frame for frame with the utterance's labels (no recording is used, only "
+            "the model's statistics). ")
 
 
 def _labels_sentence(ci) -> str:
