@@ -80,17 +80,3 @@ def from_sample_ids(ids: np.ndarray, rate: int, names: Sequence[str]) -> Timelin
     ends = np.concatenate([edges, [ids.size]]) / float(rate)
     return Timeline(tuple(names[int(ids[e - 1])] for e in np.concatenate([edges, [ids.size]])),
                     ends)
-
-
-def from_frame_ids(ids: np.ndarray, names: Sequence[str], duration: float,
-                   frame_shift: float = 0.010) -> Timeline:
-    """A timeline whose :meth:`Timeline.frame_ids` gives back ``ids`` (``names[id]`` per
-    10 ms frame): a run of frames [a, b) ends 7.5 ms after frame b's start, between frame
-    b-1's centre and frame b's; the last run ends at ``duration`` (or later)."""
-    ids = np.asarray(ids)
-    if not ids.size:
-        raise CorpusError("a timeline needs at least one frame")
-    edges = np.concatenate([np.flatnonzero(np.diff(ids)) + 1, [ids.size]])
-    ends = edges * frame_shift + 0.0075
-    ends[-1] = max(ends[-1], duration)
-    return Timeline(tuple(names[int(ids[e - 1])] for e in edges), ends)

@@ -1,5 +1,5 @@
-"""A many-voiced corpus: espeak-ng, Festival, Flite, RHVoice and Pico voices and a voice
-made from pocketsphinx's acoustic model, augmented to sound recorded.
+"""A many-voiced corpus: espeak-ng, Festival, Flite, RHVoice and Pico voices, augmented to
+sound recorded.
 
 ``make_voices_corpus(out_dir, num_utts, seed)`` writes the same layout as
 :func:`deepbrain.corpus.make_corpus` (``phones.txt``, ``corpus.json``, ``wav/``, ``train/``
@@ -13,10 +13,7 @@ and ``test/`` Kaldi data dirs with per-frame TIMIT-39 ``phones.ark``/``.scp``) p
   :mod:`.untimed`), a voice and prosody of that source, and an augmentation plan
   (:mod:`.augment`: clean with speed perturbation only in :data:`CLEAN_SHARE` of them).
   :data:`WORDS_SHARE` of them say 1-3 dictionary words instead of a sentence: the short,
-  carefully spoken recordings (a word, a name) that users make. With aligner labels,
-  :data:`MODEL_VOICE_SHARE` of them are then said again, frame for frame with their labels,
-  by the model voice (:mod:`.hmmvoice`: spectra drawn from pocketsphinx's en-us acoustic
-  model, trained on real speakers); their ids start ``pocketsphinx-``.
+  carefully spoken recordings (a word, a name) that users make.
 
 Labels (``labels``): ``"aligner"`` labels every utterance by forced alignment of its text on
 its clean audio (:mod:`deepbrain.align`: pocketsphinx's en-us model and CMU dictionary, the
@@ -50,13 +47,13 @@ from scipy.signal import resample_poly
 from ..audio import Audio, write_wav16
 from ..options import MfccOptions
 from ..pipeline import CancelHook, Progress, ProgressHook, check_cancel
-from . import augment, espeak, festival, flite, hmmvoice, labels, untimed
+from . import augment, espeak, festival, flite, labels, untimed
 from .errors import CorpusError
 from .make import (HELD_OUT_VOICES, LEAD_MS, TEST_EVERY, CorpusSummary, UttResult,
                    _prepare_out_dir, install_corpus, write_phones_ark)
 from .phones import PHONES
 from .text import corpus_sentences, dictionary_words
-from .timeline import Timeline, from_frame_ids, from_sample_ids
+from .timeline import Timeline, from_sample_ids
 from .workers import fork_map
 
 SAMPLE_RATE = 16000
@@ -66,8 +63,7 @@ UNTIMED = ("rhvoice", "pico")   # no timings of their own: aligner labels only
 LABELS = ("aligner", "synth")
 CLEAN_SHARE = 0.15
 WORDS_SHARE = 0.25
-MODEL_VOICE_SHARE = 0.35   # train utterances respoken by pocketsphinx's model (aligner labels)
-RECIPE = 3   # corpus.json's "recipe": a corpus made by another recipe is never reused
+RECIPE = 2   # corpus.json's "recipe": a corpus made by another recipe is never reused
 FESTIVAL_BATCH = 60
 BABBLE_UTTS = 24
 
@@ -91,9 +87,6 @@ LICENCES = {
             "without sources (hence non-free); voices en-US, en-GB",
     "aligner": "pocketsphinx 5 and its en-us model and CMU dictionary (BSD-style): labels "
                "by forced alignment",
-    "pocketsphinx": "the model voice (deepbrain.corpus.hmmvoice): spectra drawn from "
-                    "pocketsphinx's en-us acoustic model (BSD-style, Alpha Cephei / CMU), "
-                    "durations from the utterance it respeaks",
     "words": "the word list of Debian wamerican (public domain / free use: SCOWL)",
     "text": "WordNet 3.0 example sentences: WordNet licence (free to use, copy, modify and "
             "distribute with its notice)",
@@ -113,17 +106,10 @@ class VoiceSpec:
                                  # %; others: stretch f0 std
     plan: augment.Plan
     wav: Path
-    respeak: int = 0   # a seed: the model voice says it again with these labels (0: no)
-
-    @property
-    def kind(self) -> str:
-        """What made the audio heard: the source, or the model voice (pocketsphinx)."""
-        return "pocketsphinx" if self.respeak else self.source
 
     @property
     def speaker(self) -> str:
-        return f"pocketsphinx-{self.source}-{self.voice}" if self.respeak else \
-            f"{self.source}-{self.voice}"
+        return f"{self.source}-{self.voice}"
 
 
 def _uniform(rng, lo, hi) -> float:
@@ -133,13 +119,12 @@ def _uniform(rng, lo, hi) -> float:
 def plan_corpus(num_utts: int, seed: int, sentences: Sequence[str], wav_dir: Path,
                 festival_voices: Sequence[str], held_out: Sequence[str] = HELD_OUT_VOICES,
                 untimed_voices: dict[str, Sequence[str]] | None = None,
-                words: Sequence[str] = (), speakable: Callable[[str], bool] | None = None,
-                model_voice: bool = False) -> list[VoiceSpec]:
+                words: Sequence[str] = (), speakable: Callable[[str], bool] | None = None
+                ) -> list[VoiceSpec]:
     """Every utterance's spec. ``untimed_voices``: RHVoice's and Pico's installed voices
     (aligner labels only); ``words``: the list short utterances draw from (none: every
     utterance is a sentence); ``speakable(text)``: whether the aligner knows all the words
-    (an untimed source is drawn again among the others when not); ``model_voice``: respeak
-    :data:`MODEL_VOICE_SHARE` of the train utterances with :mod:`.hmmvoice`."""
+    (an untimed source is drawn again among the others when not)."""
     pools = {"espeak": tuple(v for v in espeak.VARIANTS if v not in held_out),
              "festival": tuple(festival_voices), "flite": FLITE_VOICES,
              **{k: tuple(v) for k, v in (untimed_voices or {}).items()}}
@@ -176,11 +161,9 @@ def plan_corpus(num_utts: int, seed: int, sentences: Sequence[str], wav_dir: Pat
                        _uniform(rng, 10, 35))
         clean = split == "test" or rng.random() < CLEAN_SHARE
         plan = augment.Plan() if split == "test" else augment.draw_plan(rng, clean=clean)
-        respeak = int(rng.integers(1, 2**31)) if model_voice and split == "train" and \
-            rng.random() < MODEL_VOICE_SHARE else 0
-        utt_id = f"{'pocketsphinx-' if respeak else ''}{source}-{voice}-{i:06d}"
+        utt_id = f"{source}-{voice}-{i:06d}"
         specs.append(VoiceSpec(utt_id, split, text, source, voice, prosody, plan,
-                               wav_dir / f"{utt_id}.wav", respeak))
+                               wav_dir / f"{utt_id}.wav"))
     return specs
 
 
@@ -249,21 +232,11 @@ class _Renderer:
                 timeline, labelled_by = aligned, "aligner"
         if timeline is None:
             return None
-        if spec.respeak:
-            x, timeline = respoken(x, timeline, spec.respeak)
         y, timeline = augment.apply(x, timeline, spec.plan, self.babble)
         write_wav16(Audio(y.astype(np.float32), SAMPLE_RATE, spec.utt_id, as_on_disk=False),
                     spec.wav)
         n_frames = MfccOptions(sample_frequency=SAMPLE_RATE).num_frames(y.size)
         return UttResult(spec.utt_id, y.size, timeline.frame_ids(n_frames), labelled_by)
-
-
-def respoken(x: np.ndarray, timeline: Timeline, seed: int) -> tuple[np.ndarray, Timeline]:
-    """``x`` said again by the model voice (:mod:`.hmmvoice`), frame for frame with its
-    labels: the new audio's frames get exactly the labels ``x``'s frames had."""
-    ids = timeline.frame_ids(MfccOptions(sample_frequency=SAMPLE_RATE).num_frames(x.size))
-    y = hmmvoice.speak([PHONES[int(i)] for i in ids], np.random.default_rng(seed))
-    return y, from_frame_ids(ids, PHONES, y.size / SAMPLE_RATE)
 
 
 def aligned_timeline(x: np.ndarray, text: str, utt_id: str) -> Timeline | None:
@@ -387,7 +360,6 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
         from ..align import missing_words, words_of
 
         missing_words([])  # the decoder is made here, in the parent: every fork shares it
-        hmmvoice.default_model()  # and the model voice's model
 
         def speakable(text: str) -> bool:
             return not missing_words(words_of(text))
@@ -396,8 +368,7 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
     tmp = _prepare_out_dir(out_dir, force)
     try:
         specs = plan_corpus(num_utts, seed, sentences.items[:num_utts], tmp / "wav", voices_f,
-                            untimed_voices=untimed_v, words=words, speakable=speakable,
-                            model_voice=use_aligner)
+                            untimed_voices=untimed_v, words=words, speakable=speakable)
         fest = _festival_all(specs, tmp / "festival", workers, cancel)
         shutil.rmtree(tmp / "festival", ignore_errors=True)
         babble = _babble(sentences.items[num_utts:])
@@ -421,7 +392,6 @@ def make_voices_corpus(out_dir: str | os.PathLike, num_utts: int, seed: int = 0,
                                 sentences.source, eng.version)
         _write_info(tmp, summary, seed, specs, results, voices_f,
                     {"labels": labels, "untimed_voices": untimed_v, "requested": num_utts,
-                     "model_voice_share": MODEL_VOICE_SHARE if use_aligner else 0.0,
                      "left_out": left_out, "words": len(words)})
         install_corpus(tmp, out_dir)
     finally:
@@ -448,9 +418,7 @@ def _write_splits(tmp: Path, out_dir: Path, specs, results) -> dict[str, int]:
             "utt2num_frames": [f"{r.utt_id} {len(r.phones)}" for _, r in pairs],
             "utt2source": [f"{s.utt_id} {s.source} {s.voice} "
                            f"{' '.join(f'{v:g}' for v in s.prosody)} {s.plan.describe()} "
-                           f"labels:{r.labelled_by}"
-                           f"{' respoken:pocketsphinx' if s.respeak else ''}"
-                           for s, r in pairs],
+                           f"labels:{r.labelled_by}" for s, r in pairs],
         }
         spk: dict[str, list[str]] = {}
         for s, _ in pairs:
@@ -468,8 +436,8 @@ def composition(specs: Sequence[VoiceSpec], results: Sequence[UttResult]) -> dic
     """Per split, source and voice: utterances and seconds; augmentation step counts."""
     out: dict = {}
     for s, r in zip(specs, results):
-        d = out.setdefault(s.split, {}).setdefault(s.kind, {}).setdefault(
-            "en-us" if s.respeak else s.voice, {"utterances": 0, "seconds": 0.0})
+        d = out.setdefault(s.split, {}).setdefault(s.source, {}).setdefault(
+            s.voice, {"utterances": 0, "seconds": 0.0})
         d["utterances"] += 1
         d["seconds"] = round(d["seconds"] + r.num_samples / SAMPLE_RATE, 2)
     steps: dict[str, int] = {}

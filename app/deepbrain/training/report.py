@@ -192,7 +192,7 @@ def _voices_data(r: RecipeResult) -> list[str]:
         f"recordings of two American men{_rab(ci)}, and an HTS voice trained on an American "
         f"woman's ARCTIC recordings; duration stretch and F0 varied), Flite 2.2 (kal16, awb, "
         f"rms, slt; duration and F0 varied)" + _untimed_sentence(ci) + ". "
-        + _model_voice_sentence(ci) + _labels_sentence(ci),
+        + _labels_sentence(ci),
         "",
         *rows,
         "",
@@ -483,19 +483,6 @@ def _untimed_sentence(ci) -> str:
     parts = [names.get(k, k + " ({})").format(", ".join(v)) for k, v in used.items()]
     return (" and, from Debian's non-free section, " + " and ".join(parts)
             + " (rate and pitch varied)")
-
-
-def _model_voice_sentence(ci) -> str:
-    """The share respoken by the model voice (deepbrain.corpus.hmmvoice), if any."""
-    share = ci.raw.get("model_voice_share")
-    if not share:
-        return ""
-    return (f"{100 * share:.0f} % of the train utterances were then said again by the model "
-            "voice (`deepbrain.corpus.hmmvoice`, `pocketsphinx` in the table): each "
-            "triphone state's spectrum drawn from pocketsphinx's en-us acoustic model, a "
-            "GMM-HMM trained on many real speakers, imposed on pulses at a drawn F0 and "
-            "noise, frame for frame with the utterance's labels (no recording is used, only "
-            "the model's statistics). ")
 
 
 def _labels_sentence(ci) -> str:
