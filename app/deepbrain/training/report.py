@@ -281,10 +281,9 @@ def _real(real: Mapping | None, pictures: Mapping[str, str]) -> list[str]:
         *(["For scale, the last column: pocketsphinx's own en-us model, trained on real "
            "speech, decoding a phone loop with its phone bigram and without the transcript "
            "(`deepbrain.align.recognise_phones`, pocketsphinx's default settings), scored "
-           "against the same labels, which its alignment made knowing the words. A model "
-           "that heard real speech in training, with a phone grammar, still names the "
-           "aligned phone of only this share of the speech frames: the labels are one "
-           "alignment's opinion, and short isolated words are hard.", ""] if ref else []),
+           "against the same labels, which its alignment made knowing the words: a "
+           "yardstick of how hard these frames are for a model that did hear real speech "
+           "(an old, small one, with a phone grammar), not a ceiling.", ""] if ref else []),
         *rows,
         "",
     ]
