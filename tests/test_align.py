@@ -259,7 +259,7 @@ def test_an_alignment_does_not_depend_on_what_was_aligned_before(synthetic_wav):
     assert align_audio(audio, "The cat sat on the mat.") == alone
 
 
-def test_the_phone_loop_hears_most_of_a_clear_clip_and_covers_every_frame(synthetic_wav):
+def test_the_phone_loop_hears_a_clear_clip_and_covers_every_frame(synthetic_wav):
     audio = read_wav(synthetic_wav)
     heard = align.recognise_phones(audio, "cat")
     n = align.num_frames(audio.samples.size, audio.sample_rate)
@@ -267,7 +267,7 @@ def test_the_phone_loop_hears_most_of_a_clear_clip_and_covers_every_frame(synthe
     aligned = align_audio(audio, SENTENCE, "cat")
     frames = lambda segs: [s.phone for s in segs for _ in range(s.num_frames)]  # noqa: E731
     agree = np.mean([a == b for a, b in zip(frames(heard), frames(aligned))])
-    assert 0.4 < agree < 1.0   # a yardstick that hears, and is not the alignment
+    assert 0.4 < agree < 1.0   # a yardstick that hears (espeak-ng's cat: 57 %), not the alignment
     assert align.recognise_phones(audio, "cat") == heard   # dithered with a fixed seed
 
 
@@ -293,3 +293,18 @@ def test_the_phone_loop_without_pocketsphinx_names_the_fix(monkeypatch, syntheti
                                                           + align.INSTALL)
     with pytest.raises(AlignError, match=r"not installed: pip install 'deepbrain\[align\]'"):
         align.recognise_phones(read_wav(synthetic_wav))
+
+
+def test_real_speech_scores_the_phone_loop_on_a_labelled_dir(synthetic_wav, tmp_path):
+    """scripts/real_speech.py's yardstick: speech and silence shares of the aligned frames
+    that the phone loop names, read from a data dir as ``deepbrain align`` writes it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "real_speech", Path(__file__).resolve().parents[1] / "scripts" / "real_speech.py")
+    real_speech = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(real_speech)
+    assert main(["align", str(synthetic_wav), "--text", SENTENCE, "--out", str(tmp_path)]) == 0
+    (tmp_path / "wav.scp").write_text(f"cat {synthetic_wav}\n")
+    got = real_speech.reference(tmp_path)
+    assert 0.3 < got["speech_accuracy"] < 1.0 and 0.5 < got["silence_accuracy"] <= 1.0
