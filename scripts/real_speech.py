@@ -131,32 +131,27 @@ def pooled(dirs: dict[str, Path], work: Path) -> Path:
     return d
 
 
-def reference(d: Path) -> dict:
+def reference(d: Path):
     """For scale: how often pocketsphinx's own en-us model (trained on real speech),
     decoding a phone loop without the transcript, names the aligned phone of a frame
-    (``deepbrain.align.recognise_phones``; speech and silence frames as evaluate counts)."""
+    (``deepbrain.align.recognise_phones``), as ``deepbrain evaluate`` scores a model."""
     import kaldiio
     import numpy as np
 
     from deepbrain.align import recognise_phones
     from deepbrain.audio import read_wav
-    from deepbrain.maps.labels import read_symbol_table
+    from deepbrain.corpus.phones import PHONES
+    from deepbrain.evaluate import Scorer, names_from_ids, read_phone_table
 
-    table = read_symbol_table(d / "phones.txt")
-    labels = kaldiio.load_scp(str(d / "phones.scp"))
-    right = {"speech": 0, "silence": 0}
-    total = {"speech": 0, "silence": 0}
+    truth = names_from_ids(kaldiio.load_scp(str(d / "phones.scp")),
+                           read_phone_table(d / "phones.txt"), str(d / "phones.scp"))
+    scorer = Scorer(PHONES)
     for line in (d / "wav.scp").read_text().splitlines():
         utt, wav = line.split(maxsplit=1)
-        truth = [table[int(i)] for i in labels[utt]]
-        heard = [s.phone for s in recognise_phones(read_wav(wav), utt)
+        heard = [scorer.index[s.phone] for s in recognise_phones(read_wav(wav), utt)
                  for _ in range(s.end - s.start)]
-        for t, h in zip(truth, heard):
-            k = "silence" if t == "sil" else "speech"
-            total[k] += 1
-            right[k] += t == h
-    return {f"{k}_accuracy": right[k] / total[k] if total[k] else float("nan")
-            for k in total}
+        scorer.add(truth[utt], np.array(heard, dtype=np.int64), utt, str(d / "wav.scp"))
+    return scorer.scores()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     if not dirs:
         print(f"real_speech: no real recordings found; {INSTALL}", file=sys.stderr)
         return 1
-    results = {}
+    from deepbrain.evaluate import total
+
+    results, refs = {}, {}
     for source, d in {**dirs, "all": pooled(dirs, args.work)}.items():
         js = args.work / f"{source}.json"
         plot = ["--plot", str(out / "confusion-real.png"), "--title",
@@ -192,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(js.read_text())
         r["clips"] = len(_clips().get(source, [])) if source != "all" else \
             sum(len(v) for k, v in _clips().items() if k in dirs)
-        r["pocketsphinx"] = reference(d)
+        refs[source] = total(refs.values()) if source == "all" else reference(d)
+        r["pocketsphinx"] = {"speech_accuracy": refs[source].speech[1],
+                             "silence_accuracy": refs[source].silence_frames[1]}
         results[source] = r
     (out / "real-speech.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if kk not in ("confusion", "phones", "model")}

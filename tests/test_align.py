@@ -306,5 +306,7 @@ def test_real_speech_scores_the_phone_loop_on_a_labelled_dir(synthetic_wav, tmp_
     spec.loader.exec_module(real_speech)
     assert main(["align", str(synthetic_wav), "--text", SENTENCE, "--out", str(tmp_path)]) == 0
     (tmp_path / "wav.scp").write_text(f"cat {synthetic_wav}\n")
-    got = real_speech.reference(tmp_path)
-    assert 0.3 < got["speech_accuracy"] < 1.0 and 0.5 < got["silence_accuracy"] <= 1.0
+    got = real_speech.reference(tmp_path)   # evaluate's Scores
+    assert 0.3 < got.speech[1] < 1.0 and 0.5 < got.silence_frames[1] <= 1.0
+    audio = read_wav(synthetic_wav)
+    assert got.frames == align.num_frames(audio.samples.size, audio.sample_rate)

@@ -88,9 +88,7 @@ class _Aligner:
         a failed one is tried again with another dither seed.
         """
         for seed in range(3):
-            noise = np.random.default_rng(seed).standard_normal(samples.size) * DITHER
-            pcm = np.clip(np.rint(samples + noise), -32768, 32767).astype("<i2").tobytes()
-            found = self._two_passes(pcm, words)
+            found = self._two_passes(_dithered_pcm(samples, seed), words)
             if found is not None:
                 return found
         return None
@@ -125,6 +123,13 @@ class _Aligner:
             if [re.sub(r"\(\d+\)$", "", w) for w in said] != list(words):
                 return None
             return [(p.name, int(p.start), int(p.duration)) for p in alignment.phones()]
+
+
+def _dithered_pcm(samples: np.ndarray, seed: int) -> bytes:
+    """16-bit little-endian PCM of ``samples`` (int16 scale) with seeded Gaussian dither of
+    :data:`DITHER` steps, as pocketsphinx gets it (it degenerates on digital silence)."""
+    noise = np.random.default_rng(seed).standard_normal(samples.size) * DITHER
+    return np.clip(np.rint(samples + noise), -32768, 32767).astype("<i2").tobytes()
 
 
 _ALIGNER: _Aligner | None = None
@@ -239,9 +244,7 @@ def recognise_phones(audio: Audio, utt_id: str = "") -> list[PhoneSegment]:
     n_frames = num_frames(np.asarray(audio.samples).size, audio.sample_rate)
     if audio.sample_rate != SAMPLE_RATE:
         audio = resample(audio, SAMPLE_RATE)
-    samples = np.asarray(audio.samples, dtype=np.float64)
-    noise = np.random.default_rng(0).standard_normal(samples.size) * DITHER
-    pcm = np.clip(np.rint(samples + noise), -32768, 32767).astype("<i2").tobytes()
+    pcm = _dithered_pcm(np.asarray(audio.samples, dtype=np.float64), seed=0)
     with _LOOP_LOCK:
         if _LOOP is None:
             _LOOP = _phone_loop()
